@@ -1,0 +1,121 @@
+"""Plain values that cross module (and process) boundaries: originals, crop boxes, targets,
+renders. Frozen dataclasses only, so they pickle cheaply and nobody mutates them in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["max", "fill", "portrait", "landscape"]
+
+# Output formats phizer writes, by the extension used in URLs and store keys.
+FORMAT_BY_EXTENSION: dict[str, str] = {
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "gif": "GIF",
+    "webp": "WEBP",
+    "avif": "AVIF",
+}
+CONTENT_TYPE_BY_FORMAT: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "AVIF": "image/avif",
+}
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """One configured size, with its output settings resolved against `[output]`."""
+
+    name: str
+    width: int
+    height: int
+    mode: Mode
+    upscale: bool = False
+    quality: int = 85
+    progressive: bool = True
+
+    @property
+    def dimensions(self) -> str:
+        """The `WxH` that names this size in URLs and store keys."""
+        return f"{self.width}x{self.height}"
+
+    def fingerprint(self, keep_metadata: bool = False, canvas: str = "#ffffff") -> str:
+        """Everything that changes this size's pixels or bytes; a render made under another
+        fingerprint is stale (warm re-renders it)."""
+        return (
+            f"v1;{self.width}x{self.height};{self.mode};up={int(self.upscale)};"
+            f"q={self.quality};prog={int(self.progressive)};meta={int(keep_metadata)};"
+            f"canvas={canvas.lower()}"
+        )
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A box in pixels of the original as displayed (after EXIF orientation); x2/y2 exclusive."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+
+@dataclass(frozen=True)
+class RenderTarget:
+    """One render to produce from an original: a size, an optional crop box, an optional
+    output format (None = follow the original), and the store key it is saved under."""
+
+    size: SizeSpec
+    key: str
+    crop: CropBox | None = None
+    format: str | None = None  # Pillow format name ("WEBP"), or None to follow the original
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An encoded render, ready to store and to serve."""
+
+    key: str
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class OriginalInfo:
+    """What a listing or a HEAD tells about an original, without its bytes."""
+
+    path: str
+    size: int | None = None
+    etag: str | None = None
+    last_modified: float | None = None  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Original:
+    """An original's bytes and the validators that say which version they are."""
+
+    path: str
+    data: bytes
+    etag: str | None = None
+    last_modified: float | None = None  # seconds since the epoch
+
+    @property
+    def info(self) -> OriginalInfo:
+        return OriginalInfo(self.path, len(self.data), self.etag, self.last_modified)
+
+
+@dataclass(frozen=True)
+class StoredInfo:
+    """A render as the render store sees it (listing, HEAD)."""
+
+    key: str
+    size: int
+    last_modified: float  # seconds since the epoch
+    etag: str | None = None
+    content_type: str | None = None

@@ -1,0 +1,93 @@
+"""The one place that sequences fetch -> render -> store, shared by warm and serve.
+
+A `Pipeline` lives in one process (a worker, or the server thread when `workers = 0`); it
+owns that process's source chain (with its originals cache) and its render store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from phizer.config import Config
+from phizer.models import (
+    FORMAT_BY_EXTENSION,
+    CropBox,
+    OriginalInfo,
+    Rendered,
+    RenderTarget,
+    SizeSpec,
+)
+from phizer.render import iter_renders
+from phizer.errors import StoreError
+from phizer.sources import Originals
+from phizer.sources.build import build_source
+from phizer.stores import RenderStore
+from phizer.stores.build import build_store
+from phizer.urls import render_key
+
+logger = logging.getLogger(__name__)
+
+FINGERPRINT_METADATA = "phizer-fingerprint"
+ORIGINAL_METADATA = "phizer-original"
+
+
+def make_targets(
+    config: Config,
+    path: str,
+    sizes: Iterable[SizeSpec] | None = None,
+    variants: Iterable[str | None] = (None,),
+    crop: CropBox | None = None,
+) -> list[RenderTarget]:
+    """Targets for `path`: every size (default: all configured) times every format variant
+    (None = the original's own format; "webp" = the `.webp` variant)."""
+    out = []
+    for variant in variants:
+        fmt = FORMAT_BY_EXTENSION[variant] if variant else None
+        for size in config.sizes if sizes is None else sizes:
+            key = render_key(size.width, size.height, path, crop=crop, variant=variant)
+            out.append(RenderTarget(size=size, key=key, crop=crop, format=fmt))
+    return out
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A render that was stored (or failed to store: the image is still good to answer with)."""
+
+    rendered: Rendered
+    stored: bool
+
+
+class Pipeline:
+    def __init__(self, config: Config, source: Originals, store: RenderStore) -> None:
+        self.config = config
+        self.source = source
+        self.store = store
+
+    @classmethod
+    def from_config(cls, config: Config) -> Pipeline:
+        return cls(config, build_source(config), build_store(config))
+
+    def render(self, path: str, targets: Sequence[RenderTarget],
+               known: OriginalInfo | None = None) -> Iterator[Rendered]:
+        """Fetch the original once and yield each target's render, in `targets` order, from
+        one decode. `known` (from a listing) lets a cached original skip revalidation."""
+        original = self.source.fetch(path, known)
+        yield from iter_renders(original.data, targets, self.config.output, self.config.limits)
+
+    def render_and_store(self, path: str, targets: Sequence[RenderTarget],
+                         known: OriginalInfo | None = None) -> Iterator[StoredResult]:
+        """As `render`, storing each render as soon as it exists. A store failure is logged
+        and reported (`stored=False`), not raised: serve can still answer with the image."""
+        for rendered in self.render(path, targets, known):
+            yield StoredResult(rendered, self._store(rendered, path))
+
+    def _store(self, rendered: Rendered, path: str) -> bool:
+        try:
+            self.store.put(rendered.key, rendered.data, rendered.content_type,
+                           {ORIGINAL_METADATA: path})
+        except StoreError as exc:
+            logger.error("could not store %s: %s", rendered.key, exc)
+            return False
+        return True

@@ -1,0 +1,1 @@
+"""Placeholder: the render engine lands here (decode once, every size)."""
