@@ -18,6 +18,7 @@ one into exactly one line on stderr.
     ├── OriginError                  502  the master or a slave failed
     │   └── OriginTimeout            504
     ├── Overloaded                   503  the render queue is full
+    ├── WorkerDied                   500  a render worker process died mid-job
     └── StoreError                   500  the render store or originals cache failed
 """
 
@@ -88,6 +89,10 @@ class OriginTimeout(OriginError):
 
 class Overloaded(PhizerError):
     status = 503
+
+
+class WorkerDied(PhizerError):
+    status = 500
 
 
 class StoreError(PhizerError):
