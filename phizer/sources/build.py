@@ -1,0 +1,27 @@
+"""Builds the source side from the config: the master, the slaves, the chain, the cache.
+
+The composition root for originals; nothing here does I/O (clients, pools and cache
+directories come to life on first use), so building is cheap and safe in any process.
+"""
+
+from __future__ import annotations
+
+from phizer.config import Config
+from phizer.errors import ConfigError
+from phizer.sources import Originals, Source
+from phizer.sources.chain import Chain
+from phizer.sources.dir import DirSource
+
+
+def build_master(config: Config) -> Source:
+    master, limits = config.master, config.limits
+    if master.type == "dir":
+        if master.path is None:
+            raise ConfigError(f'{config.source}: [master].path is required for type = "dir"')
+        return DirSource(master.path, limits.max_original_bytes)
+    raise ConfigError(f"{config.source}: [master].type {master.type!r} is not supported")
+
+
+def build_source(config: Config) -> Originals:
+    """The master/slave chain behind the originals cache."""
+    return Chain(build_master(config), (), config.master.failover)

@@ -1,0 +1,137 @@
+"""A directory as the render store: one file per key, laid out so nginx can serve it as is.
+
+Writes go to a temp file in the key's own directory and are renamed into place
+(`os.replace` is atomic within a filesystem), so a reader, nginx included, sees the old
+render or the new one, never half of one. Files are 0644 because the web server usually runs
+as another user. Temp files start with `.` and end with `.tmp`; listings skip them, and a
+writer killed mid-write leaves only such a file behind.
+
+No fsync: a render can always be made again, and warm treats a missing render as work to do.
+Metadata is not kept: a plain file has nowhere to put it that a static server would honour.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from phizer.errors import StoreError
+from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION, StoredInfo
+from phizer.sources.dir import file_etag, safe_path
+from phizer.stores import StoredRender
+
+logger = logging.getLogger(__name__)
+
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+FILE_MODE = 0o644
+
+
+def content_type_for(key: str) -> str | None:
+    """The Content-Type a render's key implies (its last extension names the format)."""
+    fmt = FORMAT_BY_EXTENSION.get(key.rpartition(".")[2].lower())
+    return CONTENT_TYPE_BY_FORMAT.get(fmt) if fmt else None
+
+
+class DirStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"DirStore({str(self.root)!r})"
+
+    def _file(self, key: str) -> Path:
+        return self.root / safe_path(key)
+
+    def _info(self, key: str, st: os.stat_result) -> StoredInfo:
+        return StoredInfo(key, st.st_size, st.st_mtime, file_etag(st), content_type_for(key))
+
+    def open(self, key: str) -> StoredRender | None:
+        file = self._file(key)
+        try:
+            fh = file.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise _store_error("open", key, exc) from None
+        try:
+            st = os.fstat(fh.fileno())
+        except OSError as exc:
+            fh.close()
+            raise _store_error("open", key, exc) from None
+        return StoredRender(self._info(key, st), fh, str(file))
+
+    def stat(self, key: str) -> StoredInfo | None:
+        try:
+            st = self._file(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _store_error("stat", key, exc) from None
+        return self._info(key, st)
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StoredInfo:
+        file = self._file(key)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+        except OSError as exc:
+            raise _store_error("write", key, exc) from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                os.fchmod(fh.fileno(), FILE_MODE)
+            os.replace(tmp, file)
+            st = file.stat()
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise _store_error("write", key, exc) from None
+        return self._info(key, st)
+
+    def list(self, prefix: str) -> Iterator[StoredInfo]:
+        """Every stored render whose key starts with `prefix`, temp files excluded."""
+        safe_path(prefix, prefix=True)
+        top = self.root / prefix.rpartition("/")[0]
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    continue
+                full = Path(dirpath) / name
+                key = full.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = full.stat()
+                except OSError:
+                    continue  # replaced or removed while listing
+                yield self._info(key, st)
+
+    def check(self) -> str:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise StoreError(
+                f"render store directory {self.root} is not writable: {exc.strerror or exc}"
+            ) from None
+        return f"store: directory {self.root} (writable)"
+
+
+def _store_error(action: str, key: str, exc: OSError) -> StoreError:
+    logger.error("render store: %s %s failed: %s", action, key, exc)
+    return StoreError(f"render store: cannot {action} {key}: {exc.strerror or exc}")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
