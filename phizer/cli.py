@@ -64,28 +64,30 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class ShardType(click.ParamType):
+class ShardType(click.ParamType[tuple[int, int]]):
     """`K/N`: this run handles the originals with crc32(path) % N == K."""
 
     name = "K/N"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> tuple[int, int]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         k, sep, n = str(value).partition("/")
         if not (sep and k.isdigit() and n.isdigit() and int(n) >= 1 and int(k) < int(n)):
             self.fail(f"{value!r} is not K/N with 0 <= K < N", param, ctx)
         return int(k), int(n)
 
 
-class CropType(click.ParamType):
+class CropType(click.ParamType[CropBox]):
     """`X1,Y1,X2,Y2` in pixels of the displayed original."""
 
     name = "X1,Y1,X2,Y2"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> CropBox:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> CropBox:
         if isinstance(value, CropBox):
             return value
         parts = str(value).split(",")
@@ -105,14 +107,21 @@ def comma_list(value: str | None) -> tuple[str, ...] | None:
 
 def setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
-              envvar="PHIZER_CONFIG", help="Config file (TOML). Default: $PHIZER_CONFIG, "
-              "else ./originals -> ./renders with the default sizes.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="PHIZER_CONFIG",
+    help="Config file (TOML). Default: $PHIZER_CONFIG, "
+    "else ./originals -> ./renders with the default sizes.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="phizer")
 @click.pass_context
@@ -168,14 +177,24 @@ def check(state: State) -> None:
 @click.argument("path")
 @click.argument("size")
 @click.option("--crop", type=CropType(), help="Crop this box of the displayed original first.")
-@click.option("--format", "variant", type=click.Choice(VARIANT_FORMATS),
-              help="Output format (default: the original's).")
-@click.option("-o", "--output", "out", type=click.Path(), help="Output file, or - for stdout. "
-              "Default: NAME.WxH.EXT in the current directory.")
+@click.option(
+    "--format",
+    "variant",
+    type=click.Choice(VARIANT_FORMATS),
+    help="Output format (default: the original's).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(),
+    help="Output file, or - for stdout. Default: NAME.WxH.EXT in the current directory.",
+)
 @pass_state
 @reports_errors
-def render(state: State, path: str, size: str, crop: CropBox | None, variant: str | None,
-           out: str | None) -> None:
+def render(
+    state: State, path: str, size: str, crop: CropBox | None, variant: str | None, out: str | None
+) -> None:
     """Render PATH at SIZE (a size name or WxH).
 
     PATH is a local file if one exists there, else an original path fetched from the
@@ -191,10 +210,15 @@ def render(state: State, path: str, size: str, crop: CropBox | None, variant: st
     if out == "-":
         sys.stdout.buffer.write(rendered.data)
         return
-    target = Path(out) if out else Path(default_output_name(path, spec.dimensions, rendered.content_type))
+    target = (
+        Path(out)
+        if out
+        else Path(default_output_name(path, spec.dimensions, rendered.content_type))
+    )
     write_atomically(target, rendered.data)
-    click.echo(f"{target} ({rendered.width}x{rendered.height}, {len(rendered.data)} bytes)",
-               err=True)
+    click.echo(
+        f"{target} ({rendered.width}x{rendered.height}, {len(rendered.data)} bytes)", err=True
+    )
 
 
 def default_output_name(path: str, dims: str, content_type: str) -> str:
@@ -217,8 +241,12 @@ def write_atomically(target: Path, data: bytes) -> None:
 
 @main.command()
 @click.option("--prefix", default="", help="Only originals under this prefix.")
-@click.option("--from-file", "from_file", type=click.File("r"),
-              help="Read original paths from FILE (- for stdin) instead of listing the master.")
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    help="Read original paths from FILE (- for stdin) instead of listing the master.",
+)
 @click.option("--sizes", "size_names", help="Comma-separated size names (default: all).")
 @click.option("--formats", help="Comma-separated extra format variants, e.g. webp,avif.")
 @click.option("--workers", type=click.IntRange(min=1), help="Render processes (default: CPUs).")
@@ -226,11 +254,16 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.option("--force", is_flag=True, help="Re-render even fresh renders.")
 @click.option("--dry-run", is_flag=True, help="List what would be rendered; render nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Exit 0 despite up to N failed originals.")
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Exit 0 despite up to N failed originals.",
+)
 @pass_state
 @reports_errors
-def warm(state: State, **options: Any) -> None:
+def warm(state: State, /, **options: Any) -> None:
     """Pre-render every configured size of the originals under --prefix."""
     from phizer.warm import main_warm
 

@@ -38,8 +38,17 @@ KEYS: dict[str, tuple[str, ...]] = {
     "slaves": ("url",),
     "store": ("type", "path", "bucket", "prefix", "endpoint_url", "region"),
     "cache": ("path", "max_bytes", "memory_bytes"),
-    "server": ("host", "port", "workers", "max_age", "error_max_age", "queue", "render_ahead",
-               "log", "syslog_address"),
+    "server": (
+        "host",
+        "port",
+        "workers",
+        "max_age",
+        "error_max_age",
+        "queue",
+        "render_ahead",
+        "log",
+        "syslog_address",
+    ),
     "limits": ("max_original_bytes", "max_pixels", "max_frames", "fetch_timeout", "extensions"),
     "security": ("key", "sign"),
     "output": ("quality", "progressive", "keep_metadata", "canvas", "formats"),
@@ -206,7 +215,9 @@ class _Parser:
             raise self.fail(f"[{name}]", "must be a table")
         unknown = sorted(set(value) - allowed)
         if unknown:
-            raise self.fail(f"[{name}]", f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+            raise self.fail(
+                f"[{name}]", f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            )
         return value
 
     def get(self, table: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
@@ -220,32 +231,51 @@ class _Parser:
             raise self.fail(f"{where}.{key}", f"has value {value!r}; expected {kind.__name__}")
         return value
 
-    def ranged(self, table: Mapping[str, Any], where: str, key: str, default: Any, low: float,
-               high: float | None = None, kind: type = int) -> Any:
+    def ranged(
+        self,
+        table: Mapping[str, Any],
+        where: str,
+        key: str,
+        default: Any,
+        low: float,
+        high: float | None = None,
+        kind: type = int,
+    ) -> Any:
         value = self.get(table, where, key, kind, default)
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise self.fail(f"{where}.{key}", f"has value {value!r}; must be {bound}")
         return value
 
-    def choice(self, table: Mapping[str, Any], where: str, key: str, default: str,
-               choices: tuple[str, ...]) -> str:
+    def choice(
+        self, table: Mapping[str, Any], where: str, key: str, default: str, choices: tuple[str, ...]
+    ) -> str:
         value = cast(str, self.get(table, where, key, str, default))
         if value not in choices:
-            raise self.fail(f"{where}.{key}", f"has value {value!r}; must be one of {', '.join(choices)}")
+            raise self.fail(
+                f"{where}.{key}", f"has value {value!r}; must be one of {', '.join(choices)}"
+            )
         return value
 
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base / p
 
-    def str_list(self, table: Mapping[str, Any], where: str, key: str, default: tuple[str, ...],
-                 allowed: tuple[str, ...]) -> tuple[str, ...]:
+    def str_list(
+        self,
+        table: Mapping[str, Any],
+        where: str,
+        key: str,
+        default: tuple[str, ...],
+        allowed: tuple[str, ...],
+    ) -> tuple[str, ...]:
         value = self.get(table, where, key, list, list(default))
         out: list[str] = []
         for item in value:
             if not isinstance(item, str) or item.lower() not in allowed:
-                raise self.fail(f"{where}.{key}", f"has item {item!r}; allowed: {', '.join(allowed)}")
+                raise self.fail(
+                    f"{where}.{key}", f"has item {item!r}; allowed: {', '.join(allowed)}"
+                )
             out.append(item.lower())
         return tuple(dict.fromkeys(out))
 
@@ -276,13 +306,17 @@ class _Parser:
         kind = self.choice(t, where, "type", "dir", ("dir", "s3"))
         prefix = self.get(t, where, "prefix", str, "")
         if prefix.startswith("/") or ".." in prefix.split("/"):
-            raise self.fail(f"{where}.prefix", f"has value {prefix!r}; must be a relative key prefix")
+            raise self.fail(
+                f"{where}.prefix", f"has value {prefix!r}; must be a relative key prefix"
+            )
         bucket = self.get(t, where, "bucket", str, "")
         if kind == "s3" and not bucket:
-            raise self.fail(f"{where}.bucket", "is required when type = \"s3\"")
-        endpoint = self.get(t, where, "endpoint_url", str, None)
+            raise self.fail(f"{where}.bucket", 'is required when type = "s3"')
+        endpoint = self.get(t, where, "endpoint_url", str, "") or None  # "" = unset (AWS)
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise self.fail(f"{where}.endpoint_url", f"has value {endpoint!r}; must be an http(s) URL")
+            raise self.fail(
+                f"{where}.endpoint_url", f"has value {endpoint!r}; must be an http(s) URL"
+            )
         return SourceConfig(
             type=kind,
             path=self.path(self.get(t, where, "path", str, default_dir)) if kind == "dir" else None,
@@ -307,7 +341,9 @@ class _Parser:
                 raise self.fail(where, f"unknown key {unknown[0]!r} (allowed: url)")
             url = self.get(item, where, "url", str, "")
             if not re.fullmatch(r"https?://[^/?#@\s]+/(?:[^?#\s]*)", url):
-                raise self.fail(f"{where}.url", f"has value {url!r}; must be an http(s) base URL ending in /")
+                raise self.fail(
+                    f"{where}.url", f"has value {url!r}; must be an http(s) base URL ending in /"
+                )
             out.append(SlaveConfig(url if url.endswith("/") else url + "/"))
         return tuple(out)
 
@@ -365,8 +401,10 @@ class _Parser:
 
     def sizes(self, raw: Mapping[str, Any], output: OutputConfig) -> tuple[SizeSpec, ...]:
         if "sizes" not in raw:
-            return tuple(replace(s, quality=output.quality, progressive=output.progressive)
-                         for s in DEFAULT_SIZES)
+            return tuple(
+                replace(s, quality=output.quality, progressive=output.progressive)
+                for s in DEFAULT_SIZES
+            )
         table = raw["sizes"]
         if not isinstance(table, dict) or not table:
             raise self.fail("[sizes]", "must hold at least one [sizes.NAME] table")
@@ -376,8 +414,11 @@ class _Parser:
             spec = self.size(name, t, output)
             dims = (spec.width, spec.height)
             if dims in seen:
-                raise self.fail(f"[sizes.{name}]", f"{spec.dimensions} is also size {seen[dims]!r}; "
-                                "W x H must be unique (a URL names a size by its dimensions)")
+                raise self.fail(
+                    f"[sizes.{name}]",
+                    f"{spec.dimensions} is also size {seen[dims]!r}; "
+                    "W x H must be unique (a URL names a size by its dimensions)",
+                )
             seen[dims] = name
             out.append(spec)
         return tuple(out)
@@ -391,7 +432,9 @@ class _Parser:
         allowed = set(KEYS["sizes"])
         unknown = sorted(set(t) - allowed)
         if unknown:
-            raise self.fail(w, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+            raise self.fail(
+                w, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            )
         for key in ("width", "height"):
             if key not in t:
                 raise self.fail(f"{w}.{key}", "is required")

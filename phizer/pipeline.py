@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from phizer.config import Config
+from phizer.errors import StoreError
 from phizer.models import (
     FORMAT_BY_EXTENSION,
     CropBox,
@@ -20,7 +21,6 @@ from phizer.models import (
     SizeSpec,
 )
 from phizer.render import iter_renders
-from phizer.errors import StoreError
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores import RenderStore
@@ -69,15 +69,17 @@ class Pipeline:
     def from_config(cls, config: Config) -> Pipeline:
         return cls(config, build_source(config), build_store(config))
 
-    def render(self, path: str, targets: Sequence[RenderTarget],
-               known: OriginalInfo | None = None) -> Iterator[Rendered]:
+    def render(
+        self, path: str, targets: Sequence[RenderTarget], known: OriginalInfo | None = None
+    ) -> Iterator[Rendered]:
         """Fetch the original once and yield each target's render, in `targets` order, from
         one decode. `known` (from a listing) lets a cached original skip revalidation."""
         original = self.source.fetch(path, known)
         yield from iter_renders(original.data, targets, self.config.output, self.config.limits)
 
-    def render_and_store(self, path: str, targets: Sequence[RenderTarget],
-                         known: OriginalInfo | None = None) -> Iterator[StoredResult]:
+    def render_and_store(
+        self, path: str, targets: Sequence[RenderTarget], known: OriginalInfo | None = None
+    ) -> Iterator[StoredResult]:
         """As `render`, storing each render as soon as it exists. A store failure is logged
         and reported (`stored=False`), not raised: serve can still answer with the image."""
         for rendered in self.render(path, targets, known):
@@ -85,8 +87,9 @@ class Pipeline:
 
     def _store(self, rendered: Rendered, path: str) -> bool:
         try:
-            self.store.put(rendered.key, rendered.data, rendered.content_type,
-                           {ORIGINAL_METADATA: path})
+            self.store.put(
+                rendered.key, rendered.data, rendered.content_type, {ORIGINAL_METADATA: path}
+            )
         except StoreError as exc:
             logger.error("could not store %s: %s", rendered.key, exc)
             return False

@@ -1,0 +1,160 @@
+"""Configuration: defaults, relative paths, environment overrides, and refusals that name
+the file, the key and the bad value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from phizer.config import KEYS, load_config
+from phizer.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "phizer.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_config_works_on_originals_and_renders_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, environ={})
+    assert (config.master.type, config.master.path) == ("dir", tmp_path / "originals")
+    assert (config.store.type, config.store.path) == ("dir", tmp_path / "renders")
+    assert [s.dimensions for s in config.sizes] == ["120x120", "220x220", "800x800", "1600x1600"]
+
+
+def test_phizer_config_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sizes.a]\nwidth = 10\nheight = 20\n")
+    config = load_config(None, environ={"PHIZER_CONFIG": str(path)})
+    assert [(s.name, s.width, s.height, s.mode) for s in config.sizes] == [("a", 10, 20, "max")]
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write(tmp_path / "etc", '[master]\npath = "../photos"\n[cache]\npath = "cache"\n')
+    monkeypatch.chdir("/")
+    config = load_config(path, environ={})
+    assert config.master.path == tmp_path / "etc" / ".." / "photos"
+    assert config.cache.path == tmp_path / "etc" / "cache"
+
+
+def test_example_from_the_design_loads(tmp_path: Path) -> None:
+    config = load_config(REPO / "configs" / "example.toml", environ={})
+    assert (config.master.type, config.master.bucket) == ("s3", "photos")
+    assert config.slaves[0].url == "http://127.0.0.1:8081/uploads/"
+    m800 = config.size("m800")
+    assert (m800.quality, m800.mode) == (80, "max")
+    assert config.size("220x220").mode == "fill"
+
+
+def test_size_output_settings_default_to_the_output_section(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[output]\nquality = 70\nprogressive = false\n"
+        '[sizes.a]\nwidth = 10\nheight = 10\nmode = "square"\n',
+    )
+    (spec,) = load_config(path, environ={}).sizes
+    assert (spec.quality, spec.progressive, spec.mode) == (70, False, "fill")
+
+
+def test_environment_overrides_endpoints_and_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[master]\ntype = "s3"\nbucket = "b"\n[security]\nkey = "file"\n')
+    config = load_config(
+        path,
+        environ={
+            "PHIZER_MASTER_ENDPOINT_URL": "http://127.0.0.1:1",
+            "PHIZER_STORE_ENDPOINT_URL": "http://127.0.0.1:2",
+            "PHIZER_SECURITY_KEY": "env",
+        },
+    )
+    assert config.master.endpoint_url == "http://127.0.0.1:1"
+    assert config.store.endpoint_url == "http://127.0.0.1:2"
+    assert config.security.key == "env"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[sizes.a]\nwidth = 1\nheight = 1\n[sizes.b]\nwidth = 1\nheight = 1\n",
+            r"\[sizes\.b\]: 1x1 is also size 'a'",
+        ),
+        (
+            '[sizes.a]\nwidth = 1\nheight = 1\nmode = "stretch"\n',
+            r"\[sizes\.a\]\.mode: has value 'stretch'",
+        ),
+        (
+            "[sizes.a]\nwidth = 1\nheight = 1\nquality = 101\n",
+            r"\[sizes\.a\]\.quality: has value 101; must be between 1 and 100",
+        ),
+        ("[sizes.a]\nwidth = 1\nheigth = 1\n", r"\[sizes\.a\]: unknown key 'heigth'"),
+        ("[sizes.a]\nwidth = 0\nheight = 1\n", r"\[sizes\.a\]\.width: has value 0"),
+        (
+            '[sizes.a]\nwidth = "10"\nheight = 1\n',
+            r"\[sizes\.a\]\.width: has value '10'; expected int",
+        ),
+        ("[sizes.a]\nheight = 1\n", r"\[sizes\.a\]\.width: is required"),
+        ('[master]\ntype = "s3"\n', r"\[master\]\.bucket: is required"),
+        ('[master]\ntype = "ftp"\n', r"\[master\]\.type: has value 'ftp'"),
+        ("[server]\nworkers = -1\n", r"\[server\]\.workers: has value -1"),
+        ("[server]\nport = true\n", r"\[server\]\.port: has value True; expected int"),
+        ("[server]\nqueue = 0\n", r"\[server\]\.queue"),
+        ('[limits]\nextensions = ["tif"]\n', r"\[limits\]\.extensions: has item 'tif'"),
+        ('[output]\ncanvas = "white"\n', r"\[output\]\.canvas: has value 'white'"),
+        ('[output]\nformats = ["bmp"]\n', r"\[output\]\.formats: has item 'bmp'"),
+        ('[security]\nsign = "some"\n', r"\[security\]\.sign: has value 'some'"),
+        ('[[slaves]]\nurl = "ftp://x/"\n', r"\[\[slaves\]\] #1\.url: has value 'ftp://x/'"),
+        ('[[slaves]]\nurl = "http://a@b/"\n', r"\[\[slaves\]\] #1\.url"),
+        ("[servr]\nport = 1\n", r"servr: unknown section"),
+        ("[cache]\nmax_bytes = -5\n", r"\[cache\]\.max_bytes: has value -5"),
+        ("this is = not toml =\n", r"not valid TOML"),
+    ],
+)
+def test_invalid_config_names_file_key_and_value(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path, environ={})
+    assert str(path) in info.value.message
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.toml: no such config file"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_unknown_size_lists_the_configured_ones() -> None:
+    config = load_config(None, environ={})
+    with pytest.raises(ConfigError, match=r"unknown size '9x9'; configured: thumb \(120x120\)"):
+        config.size("9x9")
+
+
+def test_readme_documents_every_config_key() -> None:
+    """Every key the parser accepts appears under its own table in the README's reference."""
+    readme = (REPO / "README.md").read_text()
+    reference = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    tables: dict[str, str] = {}
+    for block in re.split(r"^(?=\[)", reference, flags=re.M)[1:]:
+        header = re.match(r"\[+([a-z]+)", block)
+        assert header, block[:40]
+        tables[header.group(1)] = tables.get(header.group(1), "") + block
+    missing = [
+        f"[{section}].{key}"
+        for section, keys in KEYS.items()
+        for key in keys
+        if not re.search(rf"^#?\s*{re.escape(key)}\s*=", tables.get(section, ""), re.M)
+    ]
+    assert not missing, f"README configuration reference lacks: {missing}"
+
+
+def test_every_example_config_loads() -> None:
+    for path in sorted((REPO / "configs").glob("*.toml")):
+        load_config(path, environ={})
