@@ -1,0 +1,118 @@
+"""Filling a miss: build the job (requested render first, then render-ahead), hand it to the
+worker pool without blocking, and share it with every concurrent request for the same key.
+
+The pool's future resolves as soon as the requested render is rendered and stored; the
+worker then goes on with the original's other sizes from the same decode, so a page asking
+for several sizes of one photo pays one fetch and one decode. Requests for those other sizes
+that arrive meanwhile land on the same worker (crc32 of the path), behind the job, and find
+the original in that worker's memory cache, so they never fetch it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from phizer.coalesce import Coalescer
+from phizer.config import Config
+from phizer.errors import OriginError, PhizerError, StoreError
+from phizer.jobs import JobResult, RenderJob, RenderOutcome
+from phizer.metrics import Metrics
+from phizer.models import RenderTarget, SizeSpec, StoredInfo
+from phizer.pipeline import make_targets
+from phizer.stores import RenderStore
+from phizer.urls import RenderURL
+
+logger = logging.getLogger(__name__)
+
+
+class RenderPool(Protocol):
+    """What serve needs of `phizer.workers`' pools (processes, or threads when workers = 0)."""
+
+    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]: ...
+
+    def pending(self) -> int: ...
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A render made for this request: its bytes, and the store's view of it (None when it
+    could not be stored) so the answer carries the same validators as a later hit."""
+
+    outcome: RenderOutcome
+    data: bytes
+    info: StoredInfo | None
+
+
+class Misses:
+    def __init__(
+        self, config: Config, store: RenderStore, pool: RenderPool, metrics: Metrics
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.pool = pool
+        self.metrics = metrics
+        self.inflight: Coalescer[JobResult | None] = Coalescer()
+
+    def fill(self, url: RenderURL, size: SizeSpec) -> Fresh | None:
+        """Render `url` (or join the render already under way). None means another request
+        stored it just before this one started a job: serve it from the store."""
+        key = url.key
+        future, leader = self.inflight.join(key, lambda: self._start(url, size))
+        result = future.result()
+        if result is None:
+            return None
+        if leader:
+            self._record(result)
+        if result.error is not None:
+            raise _copy(result.error)
+        outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
+        if outcome is None or outcome.data is None:
+            raise PhizerError(f"the render pool answered {result.path} without {key}")
+        return Fresh(outcome, outcome.data, self._stat(key) if outcome.stored else None)
+
+    def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
+        # A request that missed the store may have lost a race with a job that finished
+        # meanwhile: look once more before rendering the same key twice.
+        if self.store.stat(url.key) is not None:
+            done: Future[JobResult | None] = Future()
+            done.set_result(None)
+            return done
+        job = RenderJob(url.path, self.targets(url, size), reply=frozenset({url.key}))
+        return cast("Future[JobResult | None]", self.pool.submit(job, block=False))
+
+    def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
+        """The requested render first; then, for plain resizes with render-ahead on, the
+        original's other sizes in the same format."""
+        config = self.config
+        wanted = make_targets(config, url.path, [size], [url.variant], url.crop)
+        if url.crop is None and config.server.render_ahead:
+            others = [s for s in config.sizes if s != size]
+            wanted += make_targets(config, url.path, others, [url.variant])
+        return tuple(wanted)
+
+    def _record(self, result: JobResult) -> None:
+        self.metrics.render_seconds.observe(result.seconds)
+        if isinstance(result.error, OriginError):
+            self.metrics.origin_errors.inc()
+
+    def _stat(self, key: str) -> StoredInfo | None:
+        try:
+            return self.store.stat(key)
+        except StoreError:
+            return None  # answer anyway; the bytes are good, the validators fall back
+
+
+def _copy(error: PhizerError) -> PhizerError:
+    """A fresh exception per waiting request: one object raised in many threads at once
+    would share (and scramble) its traceback."""
+    try:
+        return type(error)(error.message)
+    except TypeError:
+        return PhizerError(error.message)

@@ -1,0 +1,230 @@
+"""`phizer serve`: the WSGI app that answers render URLs, and the embedded server that runs it.
+
+    create_app(config, pool=None) -> App     the app; App is a WSGI callable
+    create_wsgi(workers=0) -> App            for gunicorn: reads $PHIZER_CONFIG
+    run_server(config, host=, port=, workers=)   `phizer serve`: Werkzeug's threaded server
+
+Hits stream from the render store; misses go to the worker pool (see `phizer.misses`).
+`App.dispatch` is the one place that turns exceptions into responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from phizer import errors
+from phizer.access_log import close_access_logger, log_request, make_access_logger
+from phizer.config import Config, load_config
+from phizer.http import error_response, render_response, text_response
+from phizer.metrics import CONTENT_TYPE, Metrics
+from phizer.misses import Misses, RenderPool
+from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION
+from phizer.stores import RenderStore
+from phizer.stores.build import build_store
+from phizer.urls import parse_url
+
+logger = logging.getLogger(__name__)
+
+METHODS = ["GET", "HEAD"]
+StartResponse = Callable[..., Any]
+
+
+class App:
+    """The render server: a store for hits, a pool for misses, metrics and an access log."""
+
+    def __init__(self, config: Config, store: RenderStore, pool: RenderPool) -> None:
+        self.config = config
+        self.store = store
+        self.pool = pool
+        self.metrics = Metrics()
+        self.misses = Misses(config, store, pool, self.metrics)
+        self.access_log = make_access_logger(config.server)
+        self.url_map = Map(
+            [
+                Rule("/healthz", endpoint="healthz", methods=METHODS),
+                Rule("/metrics", endpoint="metrics", methods=METHODS),
+                Rule("/<path:_>", endpoint="render", methods=METHODS),
+            ],
+            merge_slashes=False,  # "//" in a path is the URL grammar's 400, not a redirect
+            strict_slashes=False,
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.perf_counter()
+        response, cache = self.dispatch(request)
+        self.metrics.requests.labels(status=str(response.status_code)).inc()
+        millis = (time.perf_counter() - started) * 1000
+        size = 0 if request.method == "HEAD" else response.content_length
+        log_request(
+            self.access_log, request.method, request.path, response.status_code, size, millis, cache
+        )
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> tuple[Response, str]:
+        """The response and the cache result for the log ("hit", "miss" or "-")."""
+        outcome = {"cache": "-"}
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(request.environ).match()
+            handler = getattr(self, f"on_{endpoint}")
+            return handler(request, outcome), outcome["cache"]
+        except errors.PhizerError as exc:
+            if exc.status >= 500:
+                logger.error(
+                    "%s %s: %s: %s", request.method, request.path, type(exc).__name__, exc.message
+                )
+            return error_response(exc, self.config.server), outcome["cache"]
+        except HTTPException as exc:
+            return self._http_error(exc), outcome["cache"]
+        except Exception:
+            logger.exception("%s %s: unexpected error", request.method, request.path)
+            return error_response(errors.PhizerError("internal error"), self.config.server), "-"
+
+    def on_render(self, request: Request, outcome: dict[str, str]) -> Response:
+        security = self.config.security
+        url = parse_url(
+            request.path,
+            extensions=self.config.limits.extensions,
+            key=security.key,
+            sign=security.sign,
+        )
+        size = self.config.size_by_dimensions(url.width, url.height)
+        if size is None:
+            raise errors.UnknownSize(f"size {url.width}x{url.height} is not configured")
+        stored = self.store.open(url.key)
+        if stored is None:
+            outcome["cache"] = "miss"
+            self.metrics.cache.labels(result="miss").inc()
+            fresh = self.misses.fill(url, size)
+            if fresh is not None:
+                return render_response(
+                    request, self.config.server, fresh.info, fresh.outcome.content_type, fresh.data
+                )
+            stored = self.store.open(url.key)  # stored by a job that finished just before
+            if stored is None:
+                raise errors.StoreError(f"{url.key} vanished from the render store")
+        else:
+            outcome["cache"] = "hit"
+            self.metrics.cache.labels(result="hit").inc()
+        content_type = stored.info.content_type or _content_type(url.key)
+        return render_response(request, self.config.server, stored.info, content_type, stored)
+
+    def on_healthz(self, request: Request, outcome: dict[str, str]) -> Response:
+        if self.pool.alive():
+            return text_response("ok\n")
+        return text_response("unhealthy: the render pool is down\n", status=503)
+
+    def on_metrics(self, request: Request, outcome: dict[str, str]) -> Response:
+        self.metrics.queue_depth.set(self.pool.pending())
+        return text_response(self.metrics.exposition().decode(), content_type=CONTENT_TYPE)
+
+    def _http_error(self, exc: HTTPException) -> Response:
+        """Routing's own refusals (405, an unroutable path), in phizer's error format."""
+        if exc.code == 405:
+            allow = list(getattr(exc, "valid_methods", None) or METHODS)
+            error = errors.MethodNotAllowed("method not allowed; use GET or HEAD")
+            return error_response(error, self.config.server, allow=allow)
+        return error_response(errors.NotFound("not found"), self.config.server)
+
+    def close(self) -> None:
+        self.pool.close()
+        close_access_logger(self.access_log)
+
+
+def _content_type(key: str) -> str:
+    fmt = FORMAT_BY_EXTENSION.get(key.rpartition(".")[2].lower(), "")
+    return CONTENT_TYPE_BY_FORMAT.get(fmt, "application/octet-stream")
+
+
+def create_app(config: Config, pool: RenderPool | None = None) -> App:
+    """The app over the configured render store; a pool of `[server].workers` render
+    processes unless one is given (0 workers: renders run in the request's thread)."""
+    if pool is None:
+        from phizer.workers import make_pool
+
+        pool = make_pool(config, config.server.workers, config.server.queue)
+    return App(config, build_store(config), pool)
+
+
+def create_wsgi(workers: int = 0) -> App:
+    """The gunicorn entry point: `gunicorn 'phizer.server:create_wsgi()'` with PHIZER_CONFIG
+    naming the config. Gunicorn's processes are the render workers, so each renders in its
+    request threads by default (`create_wsgi(workers=2)` adds a process pool per worker)."""
+    config = load_config()
+    return create_app(replace(config, server=replace(config.server, workers=workers)))
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler with keep-alive and Nagle off, and without its own request log:
+    the app writes the one access-log line per request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def run_server(
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, close the pool and return.
+    `on_ready` gets the URL once listening (with `port=0`, the port the OS chose)."""
+    server_config = replace(
+        config.server,
+        host=config.server.host if host is None else host,
+        port=config.server.port if port is None else port,
+        workers=config.server.workers if workers is None else workers,
+    )
+    config = replace(config, server=server_config)
+    app = create_app(config)
+    try:
+        server = make_server(
+            server_config.host,
+            server_config.port,
+            app,
+            threaded=True,
+            request_handler=_RequestHandler,
+        )
+    except OSError as exc:
+        app.close()
+        where = f"{server_config.host}:{server_config.port}"
+        raise errors.PhizerError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    _stop_on_signals(server.shutdown)
+    if on_ready is not None:
+        on_ready(f"http://{server_config.host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        app.close()
+
+
+def _stop_on_signals(shutdown: Callable[[], None]) -> None:
+    """`shutdown` waits for the serving loop to stop, so it must run off the main thread."""
+
+    def handle(signum: int, frame: object) -> None:
+        threading.Thread(target=shutdown, name="phizer-shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
