@@ -1,0 +1,92 @@
+"""Bring any decoded original to one of the three working modes the renderer resamples and the
+encoders write: L (grey), RGB, or RGBA (anything with transparency), in sRGB.
+
+Browsers assume sRGB for untagged images, and renders are served untagged, so an embedded ICC
+profile (Display P3, Adobe RGB, a CMYK press profile) must be applied here or its colours are
+shown wrong. Transparency hidden in palette entries or tRNS colour keys becomes a real alpha
+band now, before resampling, so edges blend instead of keeping a hard colour key.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from functools import lru_cache
+
+from PIL import Image, ImageCms
+
+logger = logging.getLogger(__name__)
+
+WORKING_MODES = ("L", "RGB", "RGBA")
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_working_mode(im: Image.Image) -> Image.Image:
+    """`im` as L, RGB or RGBA in sRGB, its embedded profile applied; info is not kept (the
+    profile no longer describes the pixels, and a colour key no longer applies)."""
+    profile = im.info.get("icc_profile")
+    if "transparency" in im.info and im.mode in ("L", "RGB", "P"):
+        im = im.convert("RGBA")  # a colour key becomes alpha before any profile is applied
+    if profile and im.mode in ("RGB", "RGBA", "CMYK"):
+        converted = _apply_profile(im, bytes(profile))
+        if converted is not None:
+            return converted
+    return _plain_convert(im)
+
+
+def _plain_convert(im: Image.Image) -> Image.Image:
+    transparent = "transparency" in im.info
+    if im.mode in _SIXTEEN_BIT:
+        # convert("L") clips 16-bit values at 255; scale 0..65535 down to 0..255 instead.
+        out = im.convert("I").point(lambda v: v * (1 / 257)).convert("L")
+    elif im.mode == "F":
+        out = im.convert("L")
+    elif im.mode in ("RGBA", "LA", "La", "PA", "RGBa") or transparent:
+        out = im.convert("RGBA")
+    elif im.mode in ("L", "1"):
+        out = im.convert("L")
+    else:  # RGB, P, CMYK without a profile, YCbCr, LAB, HSV, RGBX
+        out = im.convert("RGB")
+    if out is im:
+        out = im.copy()
+    out.info = {}
+    return out
+
+
+def _apply_profile(im: Image.Image, profile: bytes) -> Image.Image | None:
+    """The sRGB version of `im`, or None when the profile is unusable: a broken profile is the
+    original author's mistake, and showing the pixels untransformed beats refusing them."""
+    out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+    try:
+        transform = _srgb_transform(profile, im.mode, out_mode)
+        out = ImageCms.applyTransform(im, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        logger.warning("ignoring unusable ICC profile: %s", exc)
+        return None
+    if out is None:  # only when applied in place, which we never ask for
+        return None
+    out.info = {}
+    return out
+
+
+# A handful of profiles (sRGB, Display P3, Adobe RGB, a few CMYK presses) cover nearly every
+# upload, and building a transform costs far more than applying it to a thumbnail; the cache
+# is bounded so a stream of unusual profiles cannot grow memory.
+@lru_cache(maxsize=16)
+def _srgb_transform(profile: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    # NOCACHE: LittleCMS's one-pixel cache makes a shared transform unsafe across threads,
+    # and server.workers = 0 renders in request threads.
+    return ImageCms.buildTransform(source, _srgb(), in_mode, out_mode, flags=ImageCms.Flags.NOCACHE)
+
+
+@lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=1)
+def srgb_profile_bytes() -> bytes:
+    """The sRGB profile embedded in renders when metadata is kept, so the output still says
+    which colour space its pixels are in."""
+    return _srgb().tobytes()

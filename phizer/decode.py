@@ -1,0 +1,218 @@
+"""Opening an original: decide from its bytes whether phizer takes it, check the limits from the
+header alone, then decode it once, as small as the largest render allows.
+
+Refusals happen here, before any pixel is decoded: a format outside the allow-list is 415
+(told apart from garbage by its magic bytes, never by a file name), a header over the pixel
+or frame cap is 413, and anything Pillow cannot parse or finish decoding is 422. Pillow's
+globals (MAX_IMAGE_PIXELS, LOAD_TRUNCATED_IMAGES) are left alone; the caps come from
+`LimitsConfig`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from phizer.config import LimitsConfig
+from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
+
+logger = logging.getLogger(__name__)
+
+# What Pillow may open. An MPO (a JPEG with more pictures appended) opens through the JPEG
+# plugin, which hands back an MpoImageFile; its first picture renders as a JPEG.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF")
+ANIMATED_FORMATS = ("GIF", "WEBP", "AVIF", "PNG")
+
+# Everything a malformed or hostile file has been seen to make Pillow raise.
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+)
+
+# Recognisable image formats phizer refuses (415), as opposed to unreadable bytes (422).
+_OTHER_FORMATS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
+    (name, re.compile(pattern, re.DOTALL))
+    for name, pattern in (
+        ("TIFF", rb"\A(II\*\x00|MM\x00\*|II\+\x00|MM\x00\+)"),
+        ("BMP", rb"\ABM"),
+        ("PSD", rb"\A8BPS"),
+        ("JPEG 2000", rb"\A(\x00\x00\x00\x0cjP  \r\n\x87\n|\xff\x4f\xff\x51)"),
+        ("JPEG XL", rb"\A(\xff\x0a|\x00\x00\x00\x0cJXL \r\n\x87\n)"),
+        ("EPS", rb"\A(%!PS|\xc5\xd0\xd3\xc6)"),
+        ("PDF", rb"\A%PDF-"),
+        ("FLI", rb"\A.{4}[\x11\x12]\xaf"),
+        ("HEIF", rb"\A.{4}ftyp(heic|heix|hevc|hevx|heim|heis|mif1|msf1|mif2)"),
+        ("ICO", rb"\A\x00\x00[\x01\x02]\x00"),
+        ("QOI", rb"\Aqoif"),
+        ("DDS", rb"\ADDS "),
+        ("ICNS", rb"\Aicns"),
+        ("XCF", rb"\Agimp xcf"),
+        ("PNM", rb"\AP[1-7][ \t\r\n]"),
+        ("SVG", rb"\A(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE svg|<svg)"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the header says, before any pixel is decoded."""
+
+    format: str  # Pillow's name: "JPEG", "MPO", "PNG", ...
+    width: int  # as displayed, after the EXIF orientation
+    height: int
+    frames: int
+    orientation: int  # 1..8; 1 also for a missing or malformed tag
+
+
+def sniff_other_format(data: bytes) -> str | None:
+    """The name of a known image format phizer does not accept, or None."""
+    head = data[:1024]
+    for name, pattern in _OTHER_FORMATS:
+        if pattern.match(head):
+            return name
+    return None
+
+
+@contextmanager
+def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Header]]:
+    """Open `data` lazily and check it against the limits; nothing is decoded yet."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"image too large: {exc}") from None
+    except UnidentifiedImageError:
+        other = sniff_other_format(data)
+        if other is not None:
+            raise UnsupportedFormat(f"{other} images are not accepted") from None
+        raise Undecodable("not a readable image (or a format phizer does not know)") from None
+    except DECODE_ERRORS as exc:
+        raise Undecodable(f"corrupt image header: {exc}") from None
+    with im:
+        yield im, _check(im, limits)
+
+
+def probe(data: bytes, limits: LimitsConfig) -> tuple[str, int, int]:
+    """(format, width, height as displayed) from the header alone; the refusals of a render."""
+    with opened(data, limits) as (_, header):
+        return header.format, header.width, header.height
+
+
+def _check(im: Image.Image, limits: LimitsConfig) -> Header:
+    width, height = im.size
+    if width < 1 or height < 1:
+        raise Undecodable(f"image has no pixels ({width}x{height})")
+    if width * height > limits.max_pixels:
+        raise TooLarge(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}"
+        )
+    try:
+        frames = int(getattr(im, "n_frames", 1)) if im.format in ANIMATED_FORMATS else 1
+    except DECODE_ERRORS as exc:
+        raise Undecodable(f"corrupt animation: {exc}") from None
+    if frames > limits.max_frames:
+        raise TooLarge(f"image has {frames} frames; the limit is {limits.max_frames}")
+    orientation = header_orientation(im)
+    if orientation >= 5:
+        width, height = height, width
+    return Header(str(im.format), width, height, frames, orientation)
+
+
+def header_orientation(im: Image.Image) -> int:
+    """The EXIF/XMP orientation known without decoding. A PNG may keep its eXIf chunk after
+    the pixels, and Pillow would decode everything to find it, so an unannounced PNG counts
+    as upright here and is checked again after the decode."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    return orientation_of(im)
+
+
+def orientation_of(im: Image.Image) -> int:
+    """The orientation tag, or 1 when absent, out of range or unreadable: malformed EXIF is
+    the uploader's camera's fault and must not fail the render."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except DECODE_ERRORS + (AttributeError,) as exc:
+        logger.info("ignoring unreadable EXIF: %s", exc)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def draft(im: Image.Image, scale: float) -> tuple[float, float, float, float]:
+    """Ask a JPEG decoder for a DCT-scaled (1/2, 1/4, 1/8) decode that keeps at least `scale`
+    decoded pixels per original pixel. Returns the region of the decoded image that holds the
+    whole original: its last row and column may be partial pixels, and resampling from the
+    exact region (not the rounded-up size) avoids a sub-pixel shift that costs visible detail.
+    """
+    width, height = im.size
+    if im.format not in ("JPEG", "MPO") or scale >= 1:
+        return (0, 0, width, height)
+    wanted = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+    result = im.draft(None, wanted)
+    if result is None:
+        return (0, 0, width, height)
+    return result[1]
+
+
+def load(im: Image.Image) -> None:
+    """Decode the pixels of the current frame; a truncated or corrupt body is 422."""
+    try:
+        im.load()
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"image too large: {exc}") from None
+    except DECODE_ERRORS as exc:
+        raise Undecodable(f"cannot decode image: {exc}") from None
+
+
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(
+    im: Image.Image, orientation: int, box: tuple[float, float, float, float]
+) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """`im` turned as its orientation tag asks, and where `box` (a region of the stored
+    pixels) lies after turning. The box matters after a DCT-scaled decode: the last row and
+    column are partial pixels, and a rotation moves them to the top or left edge."""
+    method = _TRANSPOSE.get(orientation)
+    if method is None:
+        return im, box
+    w, h = im.size
+    x1, y1, x2, y2 = box
+    corners = [_turn(orientation, x, y, w, h) for x, y in ((x1, y1), (x2, y2))]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return im.transpose(method), (min(xs), min(ys), max(xs), max(ys))
+
+
+def _turn(orientation: int, x: float, y: float, w: int, h: int) -> tuple[float, float]:
+    """Where the point (x, y) of a w x h stored image lands once displayed upright."""
+    return {
+        2: (w - x, y),
+        3: (w - x, h - y),
+        4: (x, h - y),
+        5: (y, x),
+        6: (h - y, x),
+        7: (h - y, w - x),
+        8: (y, w - x),
+    }[orientation]
