@@ -1,0 +1,277 @@
+"""`WorkerPool`: render processes, each owning the paths whose crc32 lands on it.
+
+Each worker builds one `Pipeline` and keeps it, so its in-memory originals cache stays warm
+for its paths. Each has its own job queue and its own result pipe, read by one thread in the
+parent that resolves futures. Own pipes (rather than one shared result queue) matter when a
+worker is killed: a worker that dies while writing can only corrupt its own pipe, never block
+or garble the others. A dead worker is replaced; the job it was running fails with
+`WorkerDied`, the jobs queued behind it go to its replacement.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing.connection import Connection, wait
+from typing import Any, Final
+
+from phizer.config import Config
+from phizer.errors import PhizerError, WorkerDied
+from phizer.jobs import Admission, JobResult, RenderJob, run_job, worker_index
+
+logger = logging.getLogger(__name__)
+
+# "spawn": the parent runs threads (result reader, queue feeders), which fork must not copy.
+START_METHOD: Final = "spawn"
+STOP_TIMEOUT = 30.0  # seconds a closing pool waits for a running render before killing it
+
+
+@dataclass
+class _Slot:
+    """One worker position; its process, queue and pipe are replaced when it dies."""
+
+    index: int
+    process: Any  # multiprocessing.process.BaseProcess (spawn context)
+    jobs: Any  # multiprocessing.Queue[tuple[int, RenderJob] | None]
+    results: Connection | None
+    assigned: list[int] = field(default_factory=list)  # job ids in queue order
+    running: int | None = None
+
+
+@dataclass
+class _Pending:
+    job: RenderJob
+    future: Future[JobResult]
+    slot: int
+
+
+class WorkerPool:
+    """A crc32-sharded pool of render processes. See `phizer.workers` for the contract."""
+
+    def __init__(self, config: Config, workers: int, queue_size: int, shard_count: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"a WorkerPool needs at least 1 worker, not {workers}")
+        self.config = config
+        self.workers = workers
+        self.shard_count = shard_count
+        self._ctx = multiprocessing.get_context(START_METHOD)
+        self._stop = self._ctx.Event()  # set: workers start no further jobs
+        self._admission = Admission(queue_size)
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._next_id = 0
+        self._closing = False
+        self._slots = [self._spawn(i) for i in range(workers)]
+        self._reader = threading.Thread(
+            target=self._read_results, name="phizer-pool-results", daemon=True
+        )
+        self._reader.start()
+
+    # --- public ----------------------------------------------------------------------
+
+    def worker_for(self, path: str) -> int:
+        return worker_index(path, self.workers, self.shard_count)
+
+    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]:
+        """Queue `job` on its path's worker; `Overloaded` when full and not `block`."""
+        if self._closing:
+            raise RuntimeError("submit on a closed WorkerPool")
+        self._admission.acquire(block)
+        future: Future[JobResult] = Future()
+        with self._lock:
+            job_id, self._next_id = self._next_id, self._next_id + 1
+            slot = self._slots[self.worker_for(job.path)]
+            self._pending[job_id] = _Pending(job, future, slot.index)
+            slot.assigned.append(job_id)
+            slot.jobs.put((job_id, job))
+        return future
+
+    def pending(self) -> int:
+        return self._admission.count
+
+    def alive(self) -> bool:
+        return (
+            not self._closing
+            and self._reader.is_alive()
+            and all(s.process.is_alive() for s in self._slots)
+        )
+
+    def worker_pids(self) -> list[int]:
+        """Current worker process ids (for logs and for tests that kill one)."""
+        return [s.process.pid for s in self._slots]
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the workers once the queued jobs are done, or, with `cancel`, once their
+        running job is done (the futures of jobs that never started are cancelled)."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            if cancel:
+                self._stop.set()
+            for slot in self._slots:
+                slot.jobs.put(None)
+        self._reader.join(STOP_TIMEOUT)
+        if self._reader.is_alive():  # a render that hangs: its job fails with WorkerDied
+            with self._lock:
+                stuck = list(self._slots)
+            for slot in stuck:
+                slot.process.kill()
+            self._reader.join()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(cancel=exc[0] is not None)
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> _Slot:
+        jobs = self._ctx.Queue()
+        receive, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=_worker_main,
+            name=f"phizer-worker-{index}",
+            args=(self.config, jobs, send, self._stop),
+            daemon=True,
+        )
+        process.start()
+        send.close()  # the worker holds the only write end: EOF means it is gone
+        return _Slot(index, process, jobs, receive)
+
+    def _read_results(self) -> None:
+        """The one thread that hears from workers: results, and deaths (process sentinels)."""
+        while True:
+            with self._lock:
+                slots = list(self._slots)
+            if not slots:
+                return
+            pipes = {s.results: s for s in slots if s.results is not None}
+            sentinels = {s.process.sentinel: s for s in slots}
+            ready = wait([*pipes, *sentinels], timeout=1.0)
+            for pipe in (r for r in ready if r in pipes):
+                self._receive(pipes[pipe])
+            for sentinel in (r for r in ready if r in sentinels):
+                slot = sentinels[sentinel]
+                while slot.results is not None and slot.results.poll():
+                    self._receive(slot)  # what it said before it went, up to EOF
+                self._worker_exited(slot)
+
+    def _receive(self, slot: _Slot) -> None:
+        if slot.results is None:
+            return
+        try:
+            message = slot.results.recv()
+        except (EOFError, OSError):
+            slot.results.close()
+            slot.results = None  # the exit itself is handled when its sentinel fires
+            return
+        kind, job_id = message[0], message[1]
+        with self._lock:
+            pending = self._pending.get(job_id)
+            if kind != "reply":
+                slot.running = job_id if kind == "start" else None
+        if pending is None or kind == "start":
+            return
+        if kind in ("reply", "done") and not pending.future.done():
+            pending.future.set_result(message[2])
+        if kind in ("done", "skipped"):
+            self._finish(job_id, slot)
+
+    def _finish(self, job_id: int, slot: _Slot, error: PhizerError | None = None) -> None:
+        """The job leaves the pool: resolve (or cancel) its future, free its place."""
+        with self._lock:
+            pending = self._pending.pop(job_id)
+            slot.assigned.remove(job_id)
+        if error is not None and not pending.future.done():
+            pending.future.set_result(JobResult(pending.job.path, (), error))
+        pending.future.cancel()  # a no-op once resolved: only jobs that never ran
+        self._admission.release()
+
+    def _worker_exited(self, slot: _Slot) -> None:
+        """Fail the job the worker was running; its queue goes to a replacement (or, when
+        the pool is closing, is cancelled)."""
+        slot.process.join()
+        code = slot.process.exitcode
+        with self._lock:
+            died, closing = slot.running, self._closing
+            queued = [j for j in slot.assigned if j != died]
+        if died is not None:
+            path = self._pending[died].job.path
+            logger.error(
+                "render worker %d (pid %s) died (exit code %s) rendering %s",
+                slot.index,
+                slot.process.pid,
+                code,
+                path,
+            )
+            self._finish(
+                died, slot, WorkerDied(f"render worker died (exit code {code}) rendering {path}")
+            )
+        if closing:
+            for job_id in queued:
+                self._finish(job_id, slot)
+            with self._lock:
+                self._slots.remove(slot)
+            slot.jobs.close()
+            slot.jobs.cancel_join_thread()
+        else:
+            self._replace(slot, queued)
+
+    def _replace(self, slot: _Slot, queued: list[int]) -> None:
+        fresh = self._spawn(slot.index)
+        with self._lock:
+            for job_id in queued:
+                fresh.assigned.append(job_id)
+                fresh.jobs.put((job_id, self._pending[job_id].job))
+            if self._closing:
+                fresh.jobs.put(None)
+            self._slots[self._slots.index(slot)] = fresh
+        slot.jobs.close()
+        slot.jobs.cancel_join_thread()
+
+
+def _send_reply(results: Connection, job_id: int, result: JobResult) -> None:
+    results.send(("reply", job_id, result))
+
+
+def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any) -> None:
+    """A worker process: one Pipeline, kept for the life of the process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from phizer.pipeline import Pipeline
+
+    try:
+        pipeline: Pipeline | None = Pipeline.from_config(config)
+        broken: PhizerError | None = None
+    except PhizerError as exc:  # reported on every job rather than dying in a respawn loop
+        pipeline, broken = None, exc
+    parent = multiprocessing.parent_process()
+    try:
+        while True:
+            try:
+                item = jobs.get(timeout=1.0)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    return  # orphaned (the parent was killed): nobody wants our results
+                continue
+            if item is None:
+                return
+            job_id, job = item
+            if stop.is_set():
+                results.send(("skipped", job_id))
+                continue
+            results.send(("start", job_id))
+            if pipeline is None:
+                result = JobResult(job.path, (), broken)
+            else:
+                result = run_job(pipeline, job, partial(_send_reply, results, job_id))
+            results.send(("done", job_id, result))
+    except (BrokenPipeError, EOFError):
+        return  # the parent is gone
