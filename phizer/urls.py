@@ -197,13 +197,11 @@ def _parse_unsigned(rest: str) -> RenderURL:
         crop = CropBox(x1, y1, x2, y2)
         segments = segments[2:]
     path = "/".join(segments[1:])
-    variant = None
     split = _variant_split(path)
-    if split is not None:
-        path, variant = split
-        if variant != variant.lower():
-            raise BadRequest(f"format variant extension {variant!r} must be lowercase")
-    return RenderURL(width, height, path, crop, variant)
+    if split is None:
+        return RenderURL(width, height, path, crop)
+    # An uppercase variant ("a.jpg.WEBP") is not canonical: RenderURL refuses it.
+    return RenderURL(width, height, split[0], crop, split[1])
 
 
 def _numbers(segment: str, pattern: re.Pattern[str], what: str) -> tuple[int, int]:
