@@ -75,14 +75,16 @@ def encode(
 def encode_animation(
     frames: Sequence[Image.Image], fmt: str, size: SizeSpec, animation: Animation
 ) -> bytes:
-    """An animated render; each frame is a complete picture (Pillow composites the
-    original's frames), so every frame is disposed to the background before the next."""
+    """An animated render. Each frame is a complete picture (Pillow composites the
+    original's frames): opaque frames are left in place so the GIF encoder stores only what
+    changed (half the bytes), frames with transparent pixels are cleared before the next so
+    nothing of an earlier frame shows through them."""
     out = io.BytesIO()
     extra: dict[str, Any] = {"duration": list(animation.durations)}
     if animation.loop is not None:
         extra["loop"] = animation.loop
     if fmt == "GIF":
-        extra["disposal"] = 2
+        extra["disposal"] = 1 if all(_opaque(f) for f in frames) else 2
     first, *rest = frames
     first.save(out, fmt, save_all=True, append_images=rest, **_options(fmt, size), **extra)
     return out.getvalue()
@@ -109,3 +111,7 @@ def _metadata(fmt: str, mode: str, meta: Metadata) -> dict[str, Any]:
     if meta.srgb and mode != "L" and fmt != "GIF":
         options["icc_profile"] = srgb_profile_bytes()
     return options
+
+
+def _opaque(im: Image.Image) -> bool:
+    return im.mode != "RGBA" or im.getchannel("A").getextrema()[0] == 255

@@ -89,11 +89,15 @@ def _strip(region: Box, size: SizeSpec, along_height: bool) -> Plan:
     w, h = _extent(region)
     if along_height:
         scale = _capped(size.height / h, size)
-        out_w, out_h = min(size.width, _dim(w * scale)), _dim(h * scale)
-        return Plan(_centred(region, min(w, out_w / scale), h), out_w, out_h)
+        out_w, out_h = _dim(w * scale), _dim(h * scale)
+        if out_w <= size.width:  # nothing to crop: keep every column, like `max`
+            return Plan(region, out_w, out_h)
+        return Plan(_centred(region, size.width / scale, h), size.width, out_h)
     scale = _capped(size.width / w, size)
-    out_w, out_h = _dim(w * scale), min(size.height, _dim(h * scale))
-    return Plan(_centred(region, w, min(h, out_h / scale)), out_w, out_h)
+    out_w, out_h = _dim(w * scale), _dim(h * scale)
+    if out_h <= size.height:
+        return Plan(region, out_w, out_h)
+    return Plan(_centred(region, w, size.height / scale), out_w, size.height)
 
 
 def _capped(scale: float, size: SizeSpec) -> float:
