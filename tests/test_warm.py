@@ -1,0 +1,195 @@
+"""`phizer warm` dir -> dir, as a user runs it: every size of every original lands in the store
+and decodes at the right dimensions; a second run touches nothing and reads no original; a
+newer original or new size settings re-render exactly what they change; shards partition."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from phizer.cli import main
+
+SIZES_TOML = """
+[sizes.thumb]
+width = 48
+height = 48
+mode = "fill"
+
+[sizes.medium]
+width = 100
+height = 100
+mode = "max"
+quality = 80
+
+[sizes.tall]
+width = 60
+height = 90
+mode = "portrait"
+"""
+FORMATS = {".jpg": "JPEG", ".png": "PNG"}
+
+
+def make_originals(root: Path, count: int, seed: int = 7) -> dict[str, tuple[int, int]]:
+    """Small, varied originals (JPEG and PNG, landscape and portrait, a few folders)."""
+    rng = random.Random(seed)
+    made = {}
+    for i in range(count):
+        size = rng.choice([(160, 120), (120, 160), (200, 90), (90, 150), (130, 130)])
+        ext = ".jpg" if i % 3 else ".png"
+        path = f"{['a', 'b/c', 'd'][i % 3]}/img{i:04d}{ext}"
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        image = Image.new("RGB", size, colour)
+        image.paste((255 - colour[0], 0, 0), (0, 0, size[0] // 2, size[1] // 3))
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        image.save(root / path, FORMATS[ext])
+        made[path] = size
+    return made
+
+
+def expected_size(mode: str, box: tuple[int, int], original: tuple[int, int]) -> tuple[int, int]:
+    (bw, bh), (w, h) = box, original
+    if mode == "fill":
+        return box
+    if mode == "portrait":
+        return min(bw, round(w * bh / h)), bh
+    scale = min(bw / w, bh / h, 1.0)
+    return round(w * scale), round(h * scale)
+
+
+SIZE_MODES = {(48, 48): "fill", (100, 100): "max", (60, 90): "portrait"}
+
+
+def write_config(tmp_path: Path, extra: str = "", sizes: str = SIZES_TOML) -> Path:
+    config = tmp_path / "phizer.toml"
+    config.write_text(
+        f'[master]\ntype = "dir"\npath = "originals"\n\n'
+        f'[store]\ntype = "dir"\npath = "renders"\n\n{extra}\n{sizes}'
+    )
+    return config
+
+
+Warm = Callable[..., tuple[int, dict[str, Any]]]
+
+
+@pytest.fixture
+def warm(tmp_path: Path) -> Warm:
+    def run(*args: str, config: Path | None = None) -> tuple[int, dict[str, Any]]:
+        path = config or tmp_path / "phizer.toml"
+        result = CliRunner().invoke(main, ["-c", str(path), "warm", "--json", *args])
+        assert result.output.count("\n") == 1, result.output  # exactly one JSON object
+        return result.exit_code, json.loads(result.output)
+
+    return run
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every visible render file with its inode and mtime: any rewrite changes one."""
+    out = {}
+    for file in root.rglob("*"):
+        if file.is_file() and not file.name.startswith("."):
+            st = file.stat()
+            out[file.relative_to(root).as_posix()] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+@pytest.mark.slow
+def test_warm_renders_everything_then_a_second_run_reads_no_original(
+    tmp_path: Path, warm: Warm
+) -> None:
+    originals = make_originals(tmp_path / "originals", 240)
+    (tmp_path / "originals/a/notes.txt").write_text("not an image")
+    write_config(tmp_path)
+
+    code, first = warm("--workers", "2")
+
+    assert code == 0, first
+    assert (first["originals"], first["rendered"], first["failed"]) == (240, 720, 0)
+    renders = tmp_path / "renders"
+    for path, size in originals.items():
+        for (w, h), mode in SIZE_MODES.items():
+            with Image.open(renders / f"{w}x{h}/{path}") as image:
+                assert image.format == FORMATS[path[-4:]]
+                assert image.size == expected_size(mode, (w, h), size), (path, w, h)
+    before = snapshot(renders)
+    assert len(before) == 720 + 3  # and one settings marker per size
+    # Break every original without changing its time: a run that fetched any would fail.
+    for path in originals:
+        stamp = (tmp_path / "originals" / path).stat()
+        (tmp_path / "originals" / path).write_bytes(b"not an image any more")
+        os.utime(tmp_path / "originals" / path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+
+    code, second = warm("--workers", "2")
+
+    assert code == 0, second
+    assert (second["rendered"], second["skipped"], second["failed"]) == (0, 720, 0)
+    assert snapshot(renders) == before
+
+
+@pytest.mark.slow
+def test_a_newer_original_re_renders_exactly_its_sizes(tmp_path: Path, warm: Warm) -> None:
+    make_originals(tmp_path / "originals", 30)
+    write_config(tmp_path)
+    assert warm("--workers", "1")[0] == 0
+    renders = tmp_path / "renders"
+    before = snapshot(renders)
+    touched = tmp_path / "originals/b/c/img0001.jpg"
+    later = touched.stat().st_mtime + 60
+    os.utime(touched, (later, later))
+
+    code, summary = warm("--workers", "1")
+
+    assert code == 0
+    assert (summary["rendered"], summary["skipped"]) == (3, 87)
+    after = snapshot(renders)
+    changed = {key for key in after if after[key] != before.get(key)}
+    assert changed == {f"{d}/b/c/img0001.jpg" for d in ("48x48", "100x100", "60x90")}
+
+
+@pytest.mark.slow
+def test_new_settings_for_one_size_re_render_only_that_size(tmp_path: Path, warm: Warm) -> None:
+    make_originals(tmp_path / "originals", 20)
+    write_config(tmp_path)
+    assert warm("--workers", "1")[0] == 0
+    before = snapshot(tmp_path / "renders")
+    write_config(tmp_path, sizes=SIZES_TOML.replace("quality = 80", "quality = 60"))
+
+    code, summary = warm("--workers", "1")
+
+    assert code == 0
+    assert (summary["rendered"], summary["skipped"]) == (20, 40)
+    after = snapshot(tmp_path / "renders")
+    changed = {key.split("/")[0] for key in after if after[key] != before.get(key)}
+    assert changed == {"100x100", ".phizer"}  # its renders and its settings marker
+    marker = json.loads((tmp_path / "renders/.phizer/sizes/100x100.json").read_text())
+    assert "q=60" in marker["fingerprint"]
+    assert warm("--workers", "1")[1]["rendered"] == 0  # and the new settings are now settled
+
+
+@pytest.mark.slow
+def test_shards_together_render_the_full_set_exactly_once(tmp_path: Path, warm: Warm) -> None:
+    make_originals(tmp_path / "originals", 90)
+    keys: list[set[str]] = []
+    for k in range(3):
+        config = write_config(tmp_path, sizes=SIZES_TOML)
+        text = config.read_text().replace('path = "renders"', f'path = "renders{k}"')
+        config.write_text(text)
+        code, summary = warm("--workers", "2", "--shard", f"{k}/3")
+        assert code == 0
+        assert summary["failed"] == 0
+        made = {p for p in snapshot(tmp_path / f"renders{k}") if not p.startswith(".phizer")}
+        assert summary["rendered"] == len(made) > 0
+        keys.append(made)
+    assert sum(map(len, keys)) == len(set.union(*keys)) == 90 * 3
+    assert set.union(*keys) == {
+        f"{d}/{p}"
+        for d in ("48x48", "100x100", "60x90")
+        for p in make_originals(tmp_path / "again", 90)
+    }

@@ -1,0 +1,210 @@
+"""The render pool: jobs land in the store, bytes come back only for reply keys, the worker for
+a path is stable, a full queue refuses, and a killed worker fails only the job it held."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from phizer.config import CacheConfig, Config, SourceConfig
+from phizer.errors import OriginalNotFound, Overloaded, WorkerDied
+from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
+from phizer.models import SizeSpec, StoredInfo
+from phizer.pipeline import Pipeline, make_targets
+from phizer.sources.build import build_source
+from phizer.stores.dir import DirStore
+from phizer.workers import InlinePool, WorkerPool, make_pool
+
+SIZES = (SizeSpec("s", 40, 40, "fill"), SizeSpec("m", 90, 90, "max"))
+
+
+def make_config(tmp_path: Path) -> Config:
+    return Config(
+        master=SourceConfig(type="dir", path=tmp_path / "originals"),
+        store=SourceConfig(type="dir", path=tmp_path / "renders"),
+        cache=CacheConfig(path=tmp_path / "cache"),
+        sizes=SIZES,
+    )
+
+
+def write_jpeg(root: Path, path: str, size: tuple[int, int] = (160, 120)) -> None:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 80, 40)).save(target, "JPEG")
+
+
+def job_for(config: Config, path: str, reply: frozenset[str] = frozenset()) -> RenderJob:
+    return RenderJob(path, tuple(make_targets(config, path)), None, reply)
+
+
+def wait_until(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    for i in range(6):
+        write_jpeg(tmp_path / "originals", f"p/{i}.jpg")
+    return make_config(tmp_path)
+
+
+def test_worker_for_is_crc32_and_independent_of_the_shard_split() -> None:
+    paths = [f"photos/{i}.jpg" for i in range(3000)]
+    assert all(worker_index(p, 4) == crc32(p) % 4 for p in paths)
+    for shard in range(3):
+        mine = [p for p in paths if in_shard(p, shard, 3)]
+        used = {worker_index(p, 3, shard_count=3) for p in mine}
+        # With plain crc32 % 3 every path of a shard would land on one worker.
+        assert used == {0, 1, 2}
+
+
+@pytest.mark.slow
+def test_pool_stores_every_render_and_returns_bytes_only_for_reply_keys(config: Config) -> None:
+    reply_key = "40x40/p/0.jpg"
+    with WorkerPool(config, workers=2, queue_size=8) as pool:
+        replied = pool.submit(job_for(config, "p/0.jpg", frozenset({reply_key})))
+        plain = [pool.submit(job_for(config, f"p/{i}.jpg")) for i in range(1, 6)]
+        first = replied.result(timeout=60)
+        rest = [f.result(timeout=60) for f in plain]
+        wait_until(lambda: pool.pending() == 0)
+    [outcome] = [o for o in first.outcomes if o.key == reply_key]
+    assert outcome.data is not None
+    assert Image.open(io.BytesIO(outcome.data)).size == (40, 40)
+    assert all(o.data is None for r in rest for o in r.outcomes)
+    assert all(r.error is None and len(r.outcomes) == 2 for r in rest)
+    renders = config.store.path
+    assert renders is not None
+    for i in range(6):
+        assert Image.open(renders / f"40x40/p/{i}.jpg").size == (40, 40)
+        assert Image.open(renders / f"90x90/p/{i}.jpg").size == (90, 68)
+
+
+@pytest.mark.slow
+def test_a_failed_job_reports_its_error_and_the_pool_goes_on(config: Config) -> None:
+    with WorkerPool(config, workers=1, queue_size=4) as pool:
+        missing = pool.submit(job_for(config, "p/absent.jpg")).result(timeout=60)
+        fine = pool.submit(job_for(config, "p/1.jpg")).result(timeout=60)
+    assert isinstance(missing.error, OriginalNotFound)
+    assert "p/absent.jpg" in missing.error.message
+    assert fine.error is None
+    assert [o.stored for o in fine.outcomes] == [True, True]
+
+
+@pytest.mark.slow
+def test_a_full_queue_refuses_without_blocking(config: Config) -> None:
+    # Workers take far longer to start than these submits: the first two stay pending.
+    with WorkerPool(config, workers=1, queue_size=2) as pool:
+        pool.submit(job_for(config, "p/0.jpg"), block=False)
+        pool.submit(job_for(config, "p/1.jpg"), block=False)
+        with pytest.raises(Overloaded):
+            pool.submit(job_for(config, "p/2.jpg"), block=False)
+        assert pool.pending() == 2
+        blocked = pool.submit(job_for(config, "p/3.jpg"))  # waits for room instead
+        assert blocked.result(timeout=60).error is None
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_its_job_only_and_is_replaced(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    os.mkfifo(originals / "stuck.jpg")  # the worker blocks reading it until we let go
+    write_jpeg(originals, "after.jpg")
+    with WorkerPool(config, workers=1, queue_size=4) as pool:
+        stuck = pool.submit(job_for(config, "stuck.jpg"))
+        queued = pool.submit(job_for(config, "after.jpg"))
+        writer = _open_when_read(originals / "stuck.jpg")
+        try:
+            [pid] = pool.worker_pids()
+            os.kill(pid, signal.SIGKILL)
+            died = stuck.result(timeout=60)
+            after = queued.result(timeout=60)
+        finally:
+            os.close(writer)
+        assert isinstance(died.error, WorkerDied)
+        assert "stuck.jpg" in died.error.message
+        assert after.error is None
+        assert len(after.outcomes) == 2
+        wait_until(pool.alive)
+        assert pool.worker_pids() != [pid]
+        assert pool.submit(job_for(config, "after.jpg")).result(timeout=60).error is None
+
+
+def _open_when_read(fifo: Path) -> int:
+    """A write end for `fifo`, once a worker has it open for reading (it then blocks)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail("no worker opened the original")
+            time.sleep(0.02)
+
+
+class GatedStore(DirStore):
+    """A real dir store whose writes of one key wait for the test to open a gate."""
+
+    def __init__(self, root: Path, gated_key: str) -> None:
+        super().__init__(root)
+        self.gated_key = gated_key
+        self.gate = threading.Event()
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StoredInfo:
+        if key == self.gated_key:
+            assert self.gate.wait(30)
+        return super().put(key, data, content_type, metadata)
+
+
+def test_the_future_resolves_when_the_reply_is_stored_not_when_the_job_ends(
+    config: Config, tmp_path: Path
+) -> None:
+    store = GatedStore(tmp_path / "renders", gated_key="90x90/p/0.jpg")
+    pipeline = Pipeline(config, build_source(config), store)
+    with InlinePool(config, queue_size=2, pipeline=pipeline) as pool:
+        future = pool.submit(job_for(config, "p/0.jpg", frozenset({"40x40/p/0.jpg"})))
+        result = future.result(timeout=30)  # while the 90x90 render is held at the gate
+        assert [o.key for o in result.outcomes] == ["40x40/p/0.jpg"]
+        assert pool.pending() == 1
+        assert not (tmp_path / "renders/90x90/p/0.jpg").exists()
+        store.gate.set()
+        wait_until(lambda: pool.pending() == 0)
+    assert (tmp_path / "renders/90x90/p/0.jpg").exists()
+
+
+def test_workers_zero_renders_in_this_process(config: Config) -> None:
+    pool = make_pool(config, workers=0, queue_size=4)
+    assert isinstance(pool, InlinePool)
+    with pool:
+        futures: list[Future[JobResult]] = [
+            pool.submit(job_for(config, f"p/{i}.jpg")) for i in range(4)
+        ]
+        results = [f.result(timeout=30) for f in futures]
+    assert all(r.error is None and len(r.outcomes) == 2 for r in results)
+    assert pool.worker_for("p/0.jpg") == 0
+
+
+def test_inline_pool_refuses_when_full(config: Config, tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "renders", gated_key="40x40/p/0.jpg")
+    pipeline = Pipeline(config, build_source(config), store)
+    with InlinePool(config, queue_size=1, threads=1, pipeline=pipeline) as pool:
+        held = pool.submit(job_for(config, "p/0.jpg"))
+        with pytest.raises(Overloaded):
+            pool.submit(job_for(config, "p/1.jpg"), block=False)
+        store.gate.set()
+        assert held.result(timeout=30).error is None
