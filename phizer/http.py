@@ -51,7 +51,10 @@ def render_response(
         response.last_modified = info.last_modified  # type: ignore[assignment]
     response.cache_control.public = True
     response.cache_control.max_age = server.max_age
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    # make_conditional adds Date, and so does every WSGI server: one is enough.
+    response.headers.remove("Date")
+    return response
 
 
 def error_response(

@@ -21,7 +21,7 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from phizer import errors
@@ -67,7 +67,8 @@ class App:
         response, cache = self.dispatch(request)
         self.metrics.requests.labels(status=str(response.status_code)).inc()
         millis = (time.perf_counter() - started) * 1000
-        size = 0 if request.method == "HEAD" else response.content_length
+        sends_body = request.method != "HEAD" and response.status_code != 304
+        size = response.content_length if sends_body else 0
         log_request(
             self.access_log, request.method, request.path, response.status_code, size, millis, cache
         )
@@ -199,17 +200,10 @@ def run_server(
     config = replace(config, server=server_config)
     app = create_app(config)
     try:
-        server = make_server(
-            server_config.host,
-            server_config.port,
-            app,
-            threaded=True,
-            request_handler=_RequestHandler,
-        )
-    except OSError as exc:
+        server = make_wsgi_server(app, server_config.host, server_config.port)
+    except BaseException:
         app.close()
-        where = f"{server_config.host}:{server_config.port}"
-        raise errors.PhizerError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        raise
     _stop_on_signals(server.shutdown)
     if on_ready is not None:
         on_ready(f"http://{server_config.host}:{server.server_port}")
@@ -218,6 +212,15 @@ def run_server(
     finally:
         server.server_close()
         app.close()
+
+
+def make_wsgi_server(app: App, host: str, port: int) -> BaseWSGIServer:
+    """Werkzeug's threaded server with phizer's request handler; `port=0` picks a free port
+    (`server.server_port`). PhizerError when the address cannot be bound."""
+    try:
+        return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+    except OSError as exc:
+        raise errors.PhizerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _stop_on_signals(shutdown: Callable[[], None]) -> None:
