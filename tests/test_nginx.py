@@ -1,0 +1,151 @@
+"""configs/nginx.conf with a real nginx in front of a real `phizer serve`: the proxy cache
+stands in for a CDN, and warmed renders are served from the store without reaching phizer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, write_config
+
+pytestmark = pytest.mark.slow
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "configs" / "nginx.conf"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Nginx:
+    url: str
+    static_url: str
+    prefix: Path
+
+
+@contextmanager
+def nginx(prefix: Path, renders: Path, phizer_url: str, max_age: int) -> Iterator[Nginx]:
+    """nginx -p prefix with the rendered template, on two free ports; stopped afterwards."""
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "tmp").mkdir(exist_ok=True)
+    for _attempt in range(3):  # a free port can be taken by someone else before nginx binds
+        listen, static = free_port(), free_port()
+        conf = (
+            TEMPLATE.read_text()
+            .replace("@LISTEN@", f"127.0.0.1:{listen}")
+            .replace("@STATIC@", f"127.0.0.1:{static}")
+            .replace("@PHIZER@", phizer_url.removeprefix("http://"))
+            .replace("@RENDERS@", str(renders))
+            .replace("@MAX_AGE@", str(max_age))
+        )
+        assert not re.search(r"^[^#]*@[A-Z_]+@", conf, re.MULTILINE), "a token left over"
+        (prefix / "nginx.conf").write_text(conf)
+        process = subprocess.Popen(
+            [NGINX, "-p", f"{prefix}/", "-c", "nginx.conf", "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 10
+        while process.poll() is None and not (answers(listen) and answers(static)):
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+        if process.poll() is None:
+            break
+    else:
+        raise AssertionError(
+            f"nginx would not start: {process.stderr.read() if process.stderr else ''}"
+        )
+    try:
+        yield Nginx(f"http://127.0.0.1:{listen}", f"http://127.0.0.1:{static}", prefix)
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def world() -> Iterator[Path]:
+    """A 755 folder (nginx's workers run as another user): originals, renders, nginx prefix."""
+    folder = Path(tempfile.mkdtemp(prefix="phizer-nginx-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def phizer_requests(server: Serve) -> int:
+    """Requests phizer answered, /metrics scrapes excluded: its access log lines."""
+    return sum(1 for line in server.lines if " phizer " in line and " /metrics " not in line)
+
+
+def test_cdn_cache_hit_and_warmed_store_served_without_phizer(world: Path) -> None:
+    originals, renders = world / "originals", world / "renders"
+    originals.mkdir(mode=0o755)
+    (originals / "a.jpg").write_bytes(image_bytes(640, 480))
+    (originals / "b.jpg").write_bytes(image_bytes(640, 480))
+    config = write_config(world, dir_config(world, server={"max_age": 600}))
+    with (
+        serve(config, workers=1) as server,
+        nginx(world / "nginx", renders, server.url, 600) as cdn,
+    ):
+        first = requests.get(cdn.url + "/220x220/a.jpg", timeout=30)
+        assert first.status_code == 200
+        assert first.headers["X-Cache-Status"] == "MISS"
+        assert decoded(first.content).size == (220, 220)
+        assert phizer_requests(server) == 1
+
+        second = requests.get(cdn.url + "/220x220/a.jpg", timeout=30)
+        assert second.headers["X-Cache-Status"] == "HIT"
+        assert second.content == first.content
+        assert phizer_requests(server) == 1
+
+        # Rendered ahead into the store by the first miss: static from now on.
+        assert (renders / "120x120" / "a.jpg").exists()
+        static = requests.get(cdn.url + "/120x120/a.jpg", timeout=30)
+        assert static.status_code == 200
+        assert static.headers["X-Cache-Status"] == "MISS"
+        assert static.headers["Cache-Control"] == "public, max-age=600"
+        assert decoded(static.content).size == (120, 120)
+        assert phizer_requests(server) == 1
+
+        # An unknown size is cached briefly too, a 404 from phizer.
+        for expected in ("MISS", "HIT"):
+            refused = requests.get(cdn.url + "/221x220/a.jpg", timeout=30)
+            assert (refused.status_code, refused.headers["X-Cache-Status"]) == (404, expected)
+        assert phizer_requests(server) == 2
+
+        # With phizer gone, what the store holds is still served.
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=15)
+        warm = requests.get(cdn.url + "/400x400/a.jpg", timeout=30)
+        assert warm.status_code == 200
+        assert decoded(warm.content).size == (400, 300)
+        assert requests.get(cdn.url + "/220x220/b.jpg", timeout=30).status_code == 502
