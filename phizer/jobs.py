@@ -51,6 +51,7 @@ class JobResult:
     outcomes: tuple[RenderOutcome, ...]
     error: PhizerError | None = None  # the job's failure; never raised inside a pool
     seconds: float = 0.0
+    fetch_seconds: float = 0.0  # getting the original; 0 when no render was made
 
 
 def crc32(path: str) -> int:
@@ -82,9 +83,10 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
     waiting = set(job.reply)
     replied = False
     error: PhizerError | None = None
+    fetch_seconds = 0.0
     try:
         for result in pipeline.render_and_store(job.path, job.targets, job.known):
-            rendered = result.rendered
+            rendered, fetch_seconds = result.rendered, result.fetch_seconds
             wanted = rendered.key in job.reply
             outcomes.append(
                 RenderOutcome(
@@ -99,7 +101,8 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
             )
             waiting.discard(rendered.key)
             if wanted and not waiting and on_reply is not None:
-                on_reply(JobResult(job.path, tuple(outcomes), None, time.monotonic() - started))
+                elapsed = time.monotonic() - started
+                on_reply(JobResult(job.path, tuple(outcomes), None, elapsed, fetch_seconds))
                 replied = True
     except PhizerError as exc:
         error = exc
@@ -108,7 +111,8 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
         error = PhizerError(f"internal error: {type(exc).__name__}: {exc}")
     if replied:  # the bytes already went back; do not send them twice
         outcomes = [replace(o, data=None) for o in outcomes]
-    return JobResult(job.path, tuple(outcomes), error, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    return JobResult(job.path, tuple(outcomes), error, elapsed, fetch_seconds)
 
 
 class Admission:

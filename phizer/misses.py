@@ -99,6 +99,8 @@ class Misses:
 
     def _record(self, result: JobResult) -> None:
         self.metrics.render_seconds.observe(result.seconds)
+        if result.outcomes:  # the fetch succeeded; a failed one is in origin_errors
+            self.metrics.fetch_seconds.observe(result.fetch_seconds)
         if isinstance(result.error, OriginError):
             self.metrics.origin_errors.inc()
 

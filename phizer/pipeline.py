@@ -7,6 +7,7 @@ owns that process's source chain (with its originals cache) and its render store
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class StoredResult:
 
     rendered: Rendered
     stored: bool
+    fetch_seconds: float = 0.0  # getting the original (cache or origin), for serve's metrics
 
 
 class Pipeline:
@@ -82,8 +84,12 @@ class Pipeline:
     ) -> Iterator[StoredResult]:
         """As `render`, storing each render as soon as it exists. A store failure is logged
         and reported (`stored=False`), not raised: serve can still answer with the image."""
-        for rendered in self.render(path, targets, known):
-            yield StoredResult(rendered, self._store(rendered, path))
+        started = time.monotonic()
+        original = self.source.fetch(path, known)
+        fetched = time.monotonic() - started
+        config = self.config
+        for rendered in iter_renders(original.data, targets, config.output, config.limits):
+            yield StoredResult(rendered, self._store(rendered, path), fetched)
 
     def _store(self, rendered: Rendered, path: str) -> bool:
         try:

@@ -334,6 +334,7 @@ def test_metrics_in_prometheus_text_format(site: Live) -> None:
     assert site.metric("phizer_requests_total", status="200") == 3  # and the first scrape
     assert site.metric("phizer_requests_total", status="404") == 1
     assert site.metric("phizer_render_seconds_count") == 1
+    assert site.metric("phizer_fetch_seconds_count") == 1
 
 
 def test_one_access_log_line_per_request(
