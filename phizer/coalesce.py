@@ -64,3 +64,26 @@ class Coalescer(Generic[T]):
         with self._lock:
             if self._inflight.get(key) is mine:
                 del self._inflight[key]
+
+
+class InFlight(Generic[T]):
+    """The latest unfinished future per key, forgotten when it finishes: lets a request
+    wait for related work (another size of the same original) without joining it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[T]] = {}
+
+    def get(self, key: str) -> Future[T] | None:
+        with self._lock:
+            return self._futures.get(key)
+
+    def track(self, key: str, future: Future[T]) -> None:
+        with self._lock:
+            self._futures[key] = future
+        future.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: str, done: Future[T]) -> None:
+        with self._lock:
+            if self._futures.get(key) is done:
+                del self._futures[key]

@@ -3,19 +3,20 @@ worker pool without blocking, and share it with every concurrent request for the
 
 The pool's future resolves as soon as the requested render is rendered and stored; the
 worker then goes on with the original's other sizes from the same decode, so a page asking
-for several sizes of one photo pays one fetch and one decode. Requests for those other sizes
-that arrive meanwhile land on the same worker (crc32 of the path), behind the job, and find
-the original in that worker's memory cache, so they never fetch it twice.
+for several sizes of one photo pays one fetch and one decode. A request for another size of
+an original whose job is in flight waits for that job to answer before starting its own, by
+which time the original is in the originals cache: one fetch per original, whatever the pool
+(and in the process pool, crc32 sends both jobs to the same worker and its memory cache).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Protocol, cast
 
-from phizer.coalesce import Coalescer
+from phizer.coalesce import Coalescer, InFlight
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError, StoreError
 from phizer.jobs import JobResult, RenderJob, RenderOutcome
@@ -58,7 +59,8 @@ class Misses:
         self.store = store
         self.pool = pool
         self.metrics = metrics
-        self.inflight: Coalescer[JobResult | None] = Coalescer()
+        self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
+        self.by_path: InFlight[JobResult] = InFlight()  # by original path
 
     def fill(self, url: RenderURL, size: SizeSpec) -> Fresh | None:
         """Render `url` (or join the render already under way). None means another request
@@ -78,6 +80,12 @@ class Misses:
         return Fresh(outcome, outcome.data, self._stat(key) if outcome.stored else None)
 
     def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
+        # Another size of this original in flight: once its job has answered, the original
+        # is in the originals cache (and the render-ahead may be under way), so wait for it
+        # rather than fetch the same original twice.
+        sibling = self.by_path.get(url.path)
+        if sibling is not None:
+            wait([sibling])
         # A request that missed the store may have lost a race with a job that finished
         # meanwhile: look once more before rendering the same key twice.
         if self.store.stat(url.key) is not None:
@@ -85,7 +93,9 @@ class Misses:
             done.set_result(None)
             return done
         job = RenderJob(url.path, self.targets(url, size), reply=frozenset({url.key}))
-        return cast("Future[JobResult | None]", self.pool.submit(job, block=False))
+        future = self.pool.submit(job, block=False)
+        self.by_path.track(url.path, future)
+        return cast("Future[JobResult | None]", future)
 
     def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
         """The requested render first; then, for plain resizes with render-ahead on, the
