@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -128,8 +129,23 @@ class Warm:
         self.config, self.opts, self.interrupt, self.out = config, opts, interrupt, out
         self.source: Originals = build_source(config)
         self.tally = Tally()
-        tty = err.isatty() and not opts.dry_run
-        self.progress = Progress(err, tty=tty, enabled=not (opts.dry_run and not opts.as_json))
+        tty = err.isatty()
+        self.progress = Progress(err, tty=tty, enabled=not opts.dry_run)
+        if tty and not opts.dry_run and opts.from_file is None:
+            threading.Thread(target=self._count, name="phizer-warm-count", daemon=True).start()
+
+    def _count(self) -> None:
+        """On a terminal only: a second, counting pass over the listing gives the bar its
+        total and so an ETA (one more listing; the work itself never waits for it)."""
+        total = 0
+        try:
+            for info in self.source.list(self.opts.prefix):
+                if self.interrupt.event.is_set():
+                    return
+                total += self._wanted(info.path) and _is_original(info.path, self.config)
+        except PhizerError:
+            return  # the real listing reports it
+        self.progress.set_total(total)
 
     def run(self) -> Tally:
         try:
@@ -243,7 +259,7 @@ class Warm:
         listed = _read_paths(opts.from_file) if opts.from_file else self.source.list(opts.prefix)
         for item in listed:
             path = item if isinstance(item, str) else item.path
-            if not path.startswith(opts.prefix) or not in_shard(path, *opts.shard):
+            if not self._wanted(path):
                 continue
             try:
                 check_original_path(path, extensions)
@@ -256,6 +272,17 @@ class Warm:
                     logger.debug("not an original: %s (%s)", path, exc.message)
                 continue
             yield path, None if isinstance(item, str) else item
+
+    def _wanted(self, path: str) -> bool:
+        return path.startswith(self.opts.prefix) and in_shard(path, *self.opts.shard)
+
+
+def _is_original(path: str, config: Config) -> bool:
+    try:
+        check_original_path(path, config.limits.extensions)
+    except PhizerError:
+        return False
+    return True
 
 
 def _read_paths(lines: TextIO) -> Iterator[str]:
