@@ -22,8 +22,8 @@ _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def to_working_mode(im: Image.Image) -> Image.Image:
-    """`im` as L, RGB or RGBA in sRGB, its embedded profile applied; info is not kept (the
-    profile no longer describes the pixels, and a colour key no longer applies)."""
+    """`im` as L, RGB or RGBA in sRGB, its embedded profile applied. Its `info` (profile,
+    EXIF, colour key) no longer describes the pixels: the renderer's resampling drops it."""
     profile = im.info.get("icc_profile")
     if "transparency" in im.info and im.mode in ("L", "RGB", "P"):
         im = im.convert("RGBA")  # a colour key becomes alpha before any profile is applied
@@ -36,19 +36,17 @@ def to_working_mode(im: Image.Image) -> Image.Image:
 
 def _plain_convert(im: Image.Image) -> Image.Image:
     transparent = "transparency" in im.info
+    if im.mode in WORKING_MODES and not transparent:
+        return im  # the common case: no copy of a 20-megapixel photo
     if im.mode in _SIXTEEN_BIT:
         # convert("L") clips 16-bit values at 255; scale 0..65535 down to 0..255 instead.
         out = im.convert("I").point(lambda v: v * (1 / 257)).convert("L")
-    elif im.mode == "F":
+    elif im.mode in ("F", "1"):
         out = im.convert("L")
-    elif im.mode in ("RGBA", "LA", "La", "PA", "RGBa") or transparent:
+    elif im.mode in ("LA", "La", "PA", "RGBa") or transparent:
         out = im.convert("RGBA")
-    elif im.mode in ("L", "1"):
-        out = im.convert("L")
-    else:  # RGB, P, CMYK without a profile, YCbCr, LAB, HSV, RGBX
+    else:  # P, CMYK without a profile, YCbCr, LAB, HSV, RGBX
         out = im.convert("RGB")
-    if out is im:
-        out = im.copy()
     out.info = {}
     return out
 

@@ -115,6 +115,8 @@ def _extent(region: Box) -> tuple[float, float]:
 
 def _centred(region: Box, w: float, h: float) -> Box:
     x1, y1, x2, y2 = region
+    # min(): a cover scale computed in floats can overshoot the region by an ulp.
+    w, h = min(w, x2 - x1), min(h, y2 - y1)
     left, top = x1 + (x2 - x1 - w) / 2, y1 + (y2 - y1 - h) / 2
     return (left, top, left + w, top + h)
 
