@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # "spawn": the parent runs threads (result reader, queue feeders), which fork must not copy.
 START_METHOD: Final = "spawn"
 STOP_TIMEOUT = 30.0  # seconds a closing pool waits for a running render before killing it
+MAX_STARTUP_DEATHS = 3  # in a row, before a slot is given up rather than respawned forever
 
 
 @dataclass
@@ -42,6 +43,8 @@ class _Slot:
     results: Connection | None
     assigned: list[int] = field(default_factory=list)  # job ids in queue order
     running: int | None = None
+    ready: bool = False  # its Pipeline is built: from then on a death is the job's fault
+    dead: bool = False  # its workers kept dying at start-up: given up, jobs fail at once
 
 
 @dataclass
@@ -67,6 +70,7 @@ class WorkerPool:
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
         self._closing = False
+        self._startup_deaths = 0
         self._slots = [self._spawn(i) for i in range(workers)]
         self._reader = threading.Thread(
             target=self._read_results, name="phizer-pool-results", daemon=True
@@ -87,6 +91,16 @@ class WorkerPool:
         with self._lock:
             job_id, self._next_id = self._next_id, self._next_id + 1
             slot = self._slots[self.worker_for(job.path)]
+            if slot.dead:
+                self._admission.release()
+                future.set_result(
+                    JobResult(
+                        job.path,
+                        (),
+                        WorkerDied(f"render worker {slot.index} cannot start (see the log)"),
+                    )
+                )
+                return future
             self._pending[job_id] = _Pending(job, future, slot.index)
             slot.assigned.append(job_id)
             slot.jobs.put((job_id, job))
@@ -99,7 +113,7 @@ class WorkerPool:
         return (
             not self._closing
             and self._reader.is_alive()
-            and all(s.process.is_alive() for s in self._slots)
+            and all(s.process.is_alive() and not s.dead for s in self._slots)
         )
 
     def worker_pids(self) -> list[int]:
@@ -116,7 +130,8 @@ class WorkerPool:
             if cancel:
                 self._stop.set()
             for slot in self._slots:
-                slot.jobs.put(None)
+                if not slot.dead:
+                    slot.jobs.put(None)
         self._reader.join(STOP_TIMEOUT)
         if self._reader.is_alive():  # a render that hangs: its job fails with WorkerDied
             with self._lock:
@@ -151,6 +166,7 @@ class WorkerPool:
         while True:
             with self._lock:
                 slots = list(self._slots)
+            slots = [s for s in slots if not s.dead]
             if not slots:
                 return
             pipes = {s.results: s for s in slots if s.results is not None}
@@ -174,6 +190,9 @@ class WorkerPool:
             slot.results = None  # the exit itself is handled when its sentinel fires
             return
         kind, job_id = message[0], message[1]
+        if kind == "ready":
+            slot.ready, self._startup_deaths = True, 0
+            return
         with self._lock:
             pending = self._pending.get(job_id)
             if kind != "reply":
@@ -215,15 +234,34 @@ class WorkerPool:
             self._finish(
                 died, slot, WorkerDied(f"render worker died (exit code {code}) rendering {path}")
             )
-        if closing:
-            for job_id in queued:
-                self._finish(job_id, slot)
-            with self._lock:
-                self._slots.remove(slot)
-            slot.jobs.close()
-            slot.jobs.cancel_join_thread()
+        if not slot.ready and not closing:
+            self._startup_deaths += 1
+        if closing or self._startup_deaths >= MAX_STARTUP_DEATHS:
+            self._retire(slot, queued, closing)
         else:
             self._replace(slot, queued)
+
+    def _retire(self, slot: _Slot, queued: list[int], closing: bool) -> None:
+        """No replacement: the pool is closing, or workers die before they can take a job
+        (then the slot's jobs fail at once and `alive()` turns False for /healthz)."""
+        error = None
+        if not closing:
+            logger.error(
+                "render worker %d died %d times at start-up (exit code %s); giving up",
+                slot.index,
+                self._startup_deaths,
+                slot.process.exitcode,
+            )
+            error = WorkerDied(f"render worker {slot.index} cannot start (see the log)")
+        for job_id in queued:
+            self._finish(job_id, slot, error)
+        with self._lock:
+            if closing:
+                self._slots.remove(slot)
+            else:
+                slot.dead = True
+        slot.jobs.close()
+        slot.jobs.cancel_join_thread()
 
     def _replace(self, slot: _Slot, queued: list[int]) -> None:
         fresh = self._spawn(slot.index)
@@ -254,6 +292,7 @@ def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any) -> N
         pipeline, broken = None, exc
     parent = multiprocessing.parent_process()
     try:
+        results.send(("ready", -1))
         while True:
             try:
                 item = jobs.get(timeout=1.0)

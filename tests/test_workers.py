@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from phizer.config import CacheConfig, Config, SourceConfig
-from phizer.errors import OriginalNotFound, Overloaded, WorkerDied
+from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
 from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.models import SizeSpec, StoredInfo
 from phizer.pipeline import Pipeline, make_targets
@@ -208,3 +209,15 @@ def test_inline_pool_refuses_when_full(config: Config, tmp_path: Path) -> None:
             pool.submit(job_for(config, "p/1.jpg"), block=False)
         store.gate.set()
         assert held.result(timeout=30).error is None
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_build_its_pipeline_fails_each_job_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    broken = replace(make_config(tmp_path), master=SourceConfig(type="dir", path=None))
+    with WorkerPool(broken, workers=1, queue_size=2) as pool:
+        result = pool.submit(job_for(broken, "p/0.jpg")).result(timeout=60)
+        assert pool.alive()  # no respawn loop: the worker stays up and answers
+    assert isinstance(result.error, ConfigError)
+    assert "[master].path" in result.error.message
