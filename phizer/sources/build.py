@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from phizer.config import Config
 from phizer.errors import ConfigError
+from phizer.s3client import Endpoint
 from phizer.sources import Originals, Source
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
+from phizer.sources.http import HttpSlave
+from phizer.sources.s3 import S3Source
 
 
 def build_master(config: Config) -> Source:
@@ -19,9 +22,20 @@ def build_master(config: Config) -> Source:
         if master.path is None:
             raise ConfigError(f'{config.source}: [master].path is required for type = "dir"')
         return DirSource(master.path, limits.max_original_bytes)
+    if master.type == "s3":
+        endpoint = Endpoint(master.bucket, master.region, master.endpoint_url, limits.fetch_timeout)
+        return S3Source(endpoint, master.prefix, limits.max_original_bytes)
     raise ConfigError(f"{config.source}: [master].type {master.type!r} is not supported")
+
+
+def build_slaves(config: Config) -> list[HttpSlave]:
+    limits = config.limits
+    return [
+        HttpSlave(slave.url, limits.max_original_bytes, limits.fetch_timeout)
+        for slave in config.slaves
+    ]
 
 
 def build_source(config: Config) -> Originals:
     """The master/slave chain behind the originals cache."""
-    return Chain(build_master(config), (), config.master.failover)
+    return Chain(build_master(config), build_slaves(config), config.master.failover)

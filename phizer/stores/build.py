@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from phizer.config import Config
 from phizer.errors import ConfigError
+from phizer.s3client import Endpoint
 from phizer.stores import RenderStore
 from phizer.stores.dir import DirStore
+from phizer.stores.s3 import S3Store
 
 
 def build_store(config: Config) -> RenderStore:
@@ -14,4 +16,8 @@ def build_store(config: Config) -> RenderStore:
         if store.path is None:
             raise ConfigError(f'{config.source}: [store].path is required for type = "dir"')
         return DirStore(store.path)
+    if store.type == "s3":
+        timeout = config.limits.fetch_timeout
+        endpoint = Endpoint(store.bucket, store.region, store.endpoint_url, timeout)
+        return S3Store(endpoint, store.prefix, config.server.max_age)
     raise ConfigError(f"{config.source}: [store].type {store.type!r} is not supported")

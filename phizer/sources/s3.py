@@ -1,0 +1,126 @@
+"""An S3 bucket (AWS or any S3-compatible store) as the master.
+
+An original's key is the configured prefix plus its path; listings return paths relative to
+that prefix, so `[master] prefix = "originals"` and a dir master hold the same paths. The body
+is streamed and cut at the byte cap whatever Content-Length claims. Every botocore failure
+leaves this module as a phizer error: a missing key is OriginalNotFound, refused credentials,
+a missing bucket, 5xx and refused connections are OriginError, timeouts OriginTimeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.response import StreamingBody
+
+from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
+from phizer.models import Original, OriginalInfo
+from phizer.s3client import Endpoint, LazyClient, classify
+from phizer.sources.dir import safe_path
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1 << 16
+
+
+def normalise_prefix(prefix: str) -> str:
+    """A key prefix names a folder: `originals` and `originals/` both mean `originals/`."""
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+class S3Source:
+    def __init__(self, endpoint: Endpoint, prefix: str, max_bytes: int) -> None:
+        self.endpoint = endpoint
+        self.prefix = normalise_prefix(prefix)
+        self.max_bytes = max_bytes
+        self._client = LazyClient(endpoint)
+
+    def __repr__(self) -> str:
+        return f"S3Source({self.endpoint.describe()!r}, prefix={self.prefix!r})"
+
+    def _error(self, exc: BotoCoreError | ClientError, path: str) -> PhizerError:
+        failure = classify(exc, self.endpoint)
+        if failure.kind == "missing":
+            return OriginalNotFound(f"original not found: {path}")
+        logger.error("S3 master, %s: %s", path, failure.message)
+        if failure.kind == "timeout":
+            return OriginTimeout(failure.message)
+        return OriginError(failure.message)
+
+    def fetch(self, path: str) -> Original:
+        key = self.prefix + safe_path(path)
+        try:
+            response = self._client.get().get_object(Bucket=self.endpoint.bucket, Key=key)
+            body = response["Body"]
+            try:
+                if response.get("ContentLength", 0) > self.max_bytes:
+                    raise self._too_large(path)
+                data = self._read_capped(body, path)
+            finally:
+                body.close()
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, path) from None
+        modified = response.get("LastModified")
+        return Original(
+            path, data, response.get("ETag"), modified.timestamp() if modified else None
+        )
+
+    def _read_capped(self, body: StreamingBody, path: str) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := body.read(CHUNK):
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise self._too_large(path)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, path: str) -> TooLarge:
+        return TooLarge(f"original {path} is over the {self.max_bytes}-byte limit")
+
+    def stat(self, path: str) -> OriginalInfo:
+        key = self.prefix + safe_path(path)
+        try:
+            head = self._client.get().head_object(Bucket=self.endpoint.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, path) from None
+        return OriginalInfo(
+            path, head["ContentLength"], head.get("ETag"), head["LastModified"].timestamp()
+        )
+
+    def list(self, prefix: str) -> Iterator[OriginalInfo]:
+        """Every key under the configured prefix plus `prefix`, page by page (1,000 a page)."""
+        full = self.prefix + safe_path(prefix, prefix=True)
+        paginator = self._client.get().get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.endpoint.bucket, Prefix=full):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    if key.endswith("/"):
+                        continue  # a "folder" marker, not an original
+                    yield OriginalInfo(
+                        key[len(self.prefix) :],
+                        obj["Size"],
+                        obj.get("ETag"),
+                        obj["LastModified"].timestamp(),
+                    )
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, self.endpoint)
+            logger.error("S3 master, listing %r: %s", prefix, failure.message)
+            if failure.kind == "timeout":
+                raise OriginTimeout(failure.message) from None
+            raise OriginError(failure.message) from None
+
+    def check(self) -> str:
+        try:
+            self._client.get().head_bucket(Bucket=self.endpoint.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, self.endpoint)
+            if failure.kind in ("missing", "no-bucket"):
+                raise OriginError(
+                    f"{self.endpoint.describe()}: the bucket does not exist"
+                ) from None
+            raise OriginError(failure.message) from None
+        return f"master: {self.endpoint.describe()} prefix {self.prefix!r} (reachable)"

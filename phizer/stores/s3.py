@@ -1,0 +1,126 @@
+"""An S3 bucket/prefix as the render store: one PUT per render, so it is atomic by nature.
+
+Keys live under the configured prefix. Each object carries the Content-Type and the
+Cache-Control a CDN or S3 website serving the bucket directly should send, plus phizer's
+metadata (which original, which size settings). Every botocore failure becomes StoreError,
+with a message that says when the credentials were refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import BinaryIO, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from phizer.errors import StoreError
+from phizer.models import StoredInfo
+from phizer.s3client import Endpoint, LazyClient, classify
+from phizer.sources.dir import safe_path
+from phizer.sources.s3 import normalise_prefix
+from phizer.stores import StoredRender
+
+logger = logging.getLogger(__name__)
+
+
+class S3Store:
+    def __init__(self, endpoint: Endpoint, prefix: str, max_age: int) -> None:
+        self.endpoint = endpoint
+        self.prefix = normalise_prefix(prefix)
+        self.cache_control = f"public, max-age={max_age}"
+        self._client = LazyClient(endpoint)
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.endpoint.describe()!r}, prefix={self.prefix!r})"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + safe_path(key)
+
+    def _error(self, action: str, key: str, exc: BotoCoreError | ClientError) -> StoreError:
+        failure = classify(exc, self.endpoint)
+        logger.error("render store: %s %s: %s", action, key, failure.message)
+        return StoreError(f"render store: cannot {action} {key}: {failure.message}")
+
+    def _info(
+        self,
+        key: str,
+        size: int,
+        modified: datetime,
+        etag: str | None,
+        content_type: str | None = None,
+    ) -> StoredInfo:
+        return StoredInfo(key, size, modified.timestamp(), etag, content_type)
+
+    def open(self, key: str) -> StoredRender | None:
+        try:
+            obj = self._client.get().get_object(Bucket=self.endpoint.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            if classify(exc, self.endpoint).kind == "missing":
+                return None
+            raise self._error("open", key, exc) from None
+        info = self._info(
+            key, obj["ContentLength"], obj["LastModified"], obj.get("ETag"), obj.get("ContentType")
+        )
+        # StreamingBody reads like a binary file; the caller closes it.
+        return StoredRender(info, cast(BinaryIO, obj["Body"]))
+
+    def stat(self, key: str) -> StoredInfo | None:
+        try:
+            head = self._client.get().head_object(Bucket=self.endpoint.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            if classify(exc, self.endpoint).kind == "missing":
+                return None
+            raise self._error("stat", key, exc) from None
+        return self._info(
+            key,
+            head["ContentLength"],
+            head["LastModified"],
+            head.get("ETag"),
+            head.get("ContentType"),
+        )
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StoredInfo:
+        client = self._client.get()
+        try:
+            response = client.put_object(
+                Bucket=self.endpoint.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type,
+                CacheControl=self.cache_control,
+                Metadata=dict(metadata or {}),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("write", key, exc) from None
+        # PUT answers no Last-Modified; the write time is close enough for "newer than".
+        return StoredInfo(key, len(data), time.time(), response.get("ETag"), content_type)
+
+    def list(self, prefix: str) -> Iterator[StoredInfo]:
+        full = self.prefix + safe_path(prefix, prefix=True)
+        paginator = self._client.get().get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.endpoint.bucket, Prefix=full):
+                for obj in page.get("Contents", []):
+                    yield self._info(
+                        obj["Key"][len(self.prefix) :],
+                        obj["Size"],
+                        obj["LastModified"],
+                        obj.get("ETag"),
+                    )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list", prefix or "(all)", exc) from None
+
+    def check(self) -> str:
+        try:
+            self._client.get().head_bucket(Bucket=self.endpoint.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, self.endpoint)
+            if failure.kind in ("missing", "no-bucket"):
+                raise StoreError(f"{self.endpoint.describe()}: the bucket does not exist") from None
+            raise StoreError(failure.message) from None
+        return f"store: {self.endpoint.describe()} prefix {self.prefix!r} (reachable)"
