@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.errors import BadRequest, TooLarge, Undecodable
+from phizer.errors import BadRequest, TooLarge, Undecodable, UnsupportedFormat
 from phizer.models import CropBox, Mode, Rendered, RenderTarget, SizeSpec
 from phizer.render import iter_renders, probe, render_all
 
@@ -297,3 +297,29 @@ def test_undecodable_input_is_422(data: bytes) -> None:
     with pytest.raises(Undecodable) as info:
         render_all(data, [target("max", 50, 50)], OUT, LIMITS)
     assert info.value.status == 422
+
+
+def test_mpo_renders_its_first_picture_as_jpeg() -> None:
+    left, right = photo(320, 240), Image.new("RGB", (320, 240), (0, 0, 255))
+    data = encoded(left, "MPO", save_all=True, append_images=[right])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    [r] = render_all(data, [target("max", 160, 160)], OUT, LIMITS)
+    assert r.content_type == "image/jpeg"
+    first = Image.open(io.BytesIO(data))  # frame 0, as the MPO stores it
+    assert mean_diff(decoded(r), reference(first, (160, 120))) < 4
+    assert mean_diff(decoded(r), reference(right, (160, 120))) > 50
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"II*\x00" + b"\x00" * 60, "TIFF"),
+        (b"BM" + b"\x00" * 60, "BMP"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "EPS"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
+    ],
+)
+def test_other_image_formats_are_415_by_content(data: bytes, kind: str) -> None:
+    with pytest.raises(UnsupportedFormat, match=kind) as info:
+        render_all(data, [target("max", 50, 50)], OUT, LIMITS)
+    assert info.value.status == 415
