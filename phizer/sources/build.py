@@ -10,10 +10,12 @@ from phizer.config import Config
 from phizer.errors import ConfigError
 from phizer.s3client import Endpoint
 from phizer.sources import Originals, Source
+from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
 from phizer.sources.http import HttpSlave
 from phizer.sources.s3 import S3Source
+from phizer.stores.originals import DiskCache, MemoryLRU
 
 
 def build_master(config: Config) -> Source:
@@ -37,5 +39,12 @@ def build_slaves(config: Config) -> list[HttpSlave]:
 
 
 def build_source(config: Config) -> Originals:
-    """The master/slave chain behind the originals cache."""
-    return Chain(build_master(config), build_slaves(config), config.master.failover)
+    """The master/slave chain behind the originals cache (see sources/cached.py for the
+    revalidation policy). A dir master's originals skip the disk cache: they are on disk."""
+    slaves = build_slaves(config)
+    chain = Chain(build_master(config), slaves, config.master.failover)
+    cache = config.cache
+    disk_for_master = config.master.type != "dir"
+    use_disk = cache.max_bytes > 0 and (disk_for_master or bool(slaves))
+    disk = DiskCache(cache.path, cache.max_bytes) if use_disk else None
+    return CachedOriginals(chain, MemoryLRU(cache.memory_bytes), disk, disk_for_master)
