@@ -132,3 +132,30 @@ def test_shards_together_render_the_full_set_exactly_once(tmp_path: Path, warm: 
         for d in ("48x48", "100x100", "60x90")
         for p in make_originals(tmp_path / "again", 90)
     }
+
+
+@pytest.mark.slow
+def test_from_file_fetches_each_original_once_and_a_rerun_fetches_none(
+    tmp_path: Path, warm: Warm, origins: Any
+) -> None:
+    made = make_originals(tmp_path / "uploads", 40)
+    files = {path: (tmp_path / "uploads" / path).read_bytes() for path in made}
+    origin = origins(files=files)  # a slave: the (empty) master has none of them
+    (tmp_path / "originals").mkdir()
+    write_config(tmp_path, extra=f'[[slaves]]\nurl = "{origin.url}"\n')
+    listing = tmp_path / "paths.txt"
+    listing.write_text("".join(f"{path}\n" for path in made))
+
+    code, first = warm("--workers", "2", "--from-file", str(listing))
+
+    assert code == 0, first
+    assert (first["originals"], first["rendered"]) == (40, 120)
+    gets = sorted(seen.path for seen in origin.seen if seen.method == "GET")
+    assert gets == sorted(f"/uploads/{path}" for path in made)  # once each, for all sizes
+    origin.seen.clear()
+
+    code, second = warm("--workers", "2", "--from-file", str(listing))
+
+    assert code == 0
+    assert (second["rendered"], second["skipped"]) == (0, 120)
+    assert origin.seen == []  # not a GET, not a HEAD
