@@ -12,6 +12,8 @@ origin error, and only when every slave said "not found" is the original not fou
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -50,10 +52,19 @@ class Chain:
         self.master = master
         self.slaves = tuple(slaves)
         self.failover = failover
-        threads = min(MAX_THREADS, THREADS_PER_SLAVE * len(self.slaves))
-        self._pool = (
-            ThreadPoolExecutor(threads, thread_name_prefix="phizer-slave") if self.slaves else None
-        )
+        self._threads = min(MAX_THREADS, THREADS_PER_SLAVE * len(self.slaves))
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The slave pool, made on first use and again in a forked child (threads do not
+        survive a fork, and an inherited executor would wait for them forever)."""
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="phizer-slave")
+                self._pid = os.getpid()
+            return self._pool
 
     def __repr__(self) -> str:
         return f"Chain({self.master!r}, slaves={list(self.slaves)!r}, failover={self.failover})"
@@ -82,8 +93,8 @@ class Chain:
             raise master_error from None  # the master might have it: report its failure
 
     def _ask_slaves(self, path: str) -> Original:
-        assert self._pool is not None
-        pending: set[Future[Original]] = {self._pool.submit(s.fetch, path) for s in self.slaves}
+        pool = self._executor()
+        pending: set[Future[Original]] = {pool.submit(s.fetch, path) for s in self.slaves}
         errors: list[PhizerError] = []
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -111,8 +122,10 @@ class Chain:
 
     def close(self) -> None:
         """Stop the slave pool without waiting for slow slaves (their answers are moot)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def _worst(errors: list[PhizerError], path: str) -> PhizerError:

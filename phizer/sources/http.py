@@ -16,6 +16,8 @@ this slave, logged, because a page is never an original and other slaves may sti
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -43,9 +45,20 @@ class HttpSlave:
         self.timeout = timeout
         base = urllib.parse.urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
-        # One pooled session per slave: keep-alive to the same host across fetches.
-        self._session = requests.Session()
-        self._session.headers["Accept-Encoding"] = "identity"
+        self._lock = threading.Lock()
+        self._sessions: dict[int, requests.Session] = {}
+
+    @property
+    def _session(self) -> requests.Session:
+        """One pooled session per slave (keep-alive across fetches) and per process: a forked
+        child must not share the parent's sockets."""
+        with self._lock:
+            session = self._sessions.get(os.getpid())
+            if session is None:
+                self._sessions.clear()
+                session = self._sessions[os.getpid()] = requests.Session()
+                session.headers["Accept-Encoding"] = "identity"
+            return session
 
     def __repr__(self) -> str:
         return f"HttpSlave({self.base_url!r})"
@@ -150,7 +163,10 @@ class HttpSlave:
         return f"slave: {self.base_url} (answered {response.status_code})"
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
 
 
 def _http_date(value: str | None) -> float | None:
