@@ -266,6 +266,9 @@ class WorkerPool:
     def _replace(self, slot: _Slot, queued: list[int]) -> None:
         fresh = self._spawn(slot.index)
         with self._lock:
+            # Jobs submitted since `queued` was taken went to the dead worker's queue: the
+            # slot's list has them all (the job that died already left it), in order.
+            queued = list(slot.assigned)
             for job_id in queued:
                 fresh.assigned.append(job_id)
                 fresh.jobs.put((job_id, self._pending[job_id].job))
