@@ -66,24 +66,29 @@ class Coalescer(Generic[T]):
                 del self._inflight[key]
 
 
-class InFlight(Generic[T]):
-    """The latest unfinished future per key, forgotten when it finishes: lets a request
-    wait for related work (another size of the same original) without joining it."""
+class InFlight:
+    """One unfinished future per key, forgotten when it finishes: lets later callers wait for
+    related work (another size of the same original) without joining it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._futures: dict[str, Future[T]] = {}
+        self._futures: dict[str, Future[None]] = {}
 
-    def get(self, key: str) -> Future[T] | None:
+    def claim(self, key: str) -> tuple[Future[None], Future[None] | None]:
+        """(mine, earlier): `earlier` is the work already under way for `key`, if any;
+        `mine` is this caller's marker, which it resolves once its own work has answered.
+        Only a claimant that found nothing under way is tracked, so every later caller
+        waits for the one that is ahead, not for each other."""
+        mine: Future[None] = Future()
         with self._lock:
-            return self._futures.get(key)
+            earlier = self._futures.get(key)
+            if earlier is None:
+                self._futures[key] = mine
+        if earlier is None:
+            mine.add_done_callback(lambda done: self._forget(key, done))
+        return mine, earlier
 
-    def track(self, key: str, future: Future[T]) -> None:
-        with self._lock:
-            self._futures[key] = future
-        future.add_done_callback(lambda done: self._forget(key, done))
-
-    def _forget(self, key: str, done: Future[T]) -> None:
+    def _forget(self, key: str, done: Future[None]) -> None:
         with self._lock:
             if self._futures.get(key) is done:
                 del self._futures[key]

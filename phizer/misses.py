@@ -60,7 +60,7 @@ class Misses:
         self.pool = pool
         self.metrics = metrics
         self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
-        self.by_path: InFlight[JobResult] = InFlight()  # by original path
+        self.by_path = InFlight()  # by original path
 
     def fill(self, url: RenderURL, size: SizeSpec) -> Fresh | None:
         """Render `url` (or join the render already under way). None means another request
@@ -81,11 +81,19 @@ class Misses:
 
     def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
         # Another size of this original in flight: once its job has answered, the original
-        # is in the originals cache (and the render-ahead may be under way), so wait for it
-        # rather than fetch the same original twice.
-        sibling = self.by_path.get(url.path)
-        if sibling is not None:
-            wait([sibling])
+        # is in the originals cache, so wait for that rather than fetch it a second time.
+        mine, earlier = self.by_path.claim(url.path)
+        try:
+            if earlier is not None:
+                wait([earlier])
+            future = self._submit(url, size)
+        except BaseException:
+            mine.set_result(None)
+            raise
+        future.add_done_callback(lambda _: mine.set_result(None))
+        return future
+
+    def _submit(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
         # A request that missed the store may have lost a race with a job that finished
         # meanwhile: look once more before rendering the same key twice.
         if self.store.stat(url.key) is not None:
@@ -93,9 +101,7 @@ class Misses:
             done.set_result(None)
             return done
         job = RenderJob(url.path, self.targets(url, size), reply=frozenset({url.key}))
-        future = self.pool.submit(job, block=False)
-        self.by_path.track(url.path, future)
-        return cast("Future[JobResult | None]", future)
+        return cast("Future[JobResult | None]", self.pool.submit(job, block=False))
 
     def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
         """The requested render first; then, for plain resizes with render-ahead on, the
