@@ -180,6 +180,9 @@ class _RequestHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
+    def version_string(self) -> str:
+        return "phizer"  # not the Werkzeug and Python versions, which only help attackers
+
 
 def run_server(
     config: Config,

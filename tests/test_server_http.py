@@ -87,9 +87,10 @@ def test_miss_then_hit_same_image_same_validators(site: Live, tmp_path: Path) ->
     assert site.metric("phizer_render_cache_total", result="hit") == 1
 
 
-def test_one_date_header(site: Live) -> None:
+def test_one_date_header_and_no_versions(site: Live) -> None:
     response = site.get("/220x220/a.jpg")
     assert response.raw.headers.getlist("Date") == [response.headers["Date"]]
+    assert response.headers["Server"] == "phizer"
 
 
 def test_max_mode_keeps_aspect_ratio(site: Live) -> None:
