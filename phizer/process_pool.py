@@ -57,12 +57,24 @@ class _Pending:
 class WorkerPool:
     """A crc32-sharded pool of render processes. See `phizer.workers` for the contract."""
 
-    def __init__(self, config: Config, workers: int, queue_size: int, shard_count: int = 1) -> None:
+    def __init__(
+        self,
+        config: Config,
+        workers: int,
+        queue_size: int,
+        shard_count: int = 1,
+        *,
+        affinity: bool = True,
+    ) -> None:
+        """`affinity=False` sends each job to the worker with the fewest jobs instead of its
+        path's worker: for warm, which fetches each original once, so no cache is kept warm
+        and hash placement would only leave workers idle while another has a queue."""
         if workers < 1:
             raise ValueError(f"a WorkerPool needs at least 1 worker, not {workers}")
         self.config = config
         self.workers = workers
         self.shard_count = shard_count
+        self.affinity = affinity
         self._ctx = multiprocessing.get_context(START_METHOD)
         self._stop = self._ctx.Event()  # set: workers start no further jobs
         self._admission = Admission(queue_size)
@@ -90,7 +102,7 @@ class WorkerPool:
         future: Future[JobResult] = Future()
         with self._lock:
             job_id, self._next_id = self._next_id, self._next_id + 1
-            slot = self._slots[self.worker_for(job.path)]
+            slot = self._slots[self._place(job.path)]
             if slot.dead:
                 self._admission.release()
                 future.set_result(
@@ -105,6 +117,12 @@ class WorkerPool:
             slot.assigned.append(job_id)
             slot.jobs.put((job_id, job))
         return future
+
+    def _place(self, path: str) -> int:
+        if self.affinity:
+            return self.worker_for(path)
+        live = [s for s in self._slots if not s.dead] or self._slots
+        return min(live, key=lambda s: len(s.assigned)).index
 
     def pending(self) -> int:
         return self._admission.count

@@ -194,7 +194,9 @@ class Warm:
                 if not window.enter():
                     break  # interrupted while waiting for room
                 if pool is None:
-                    pool = make_pool(self.config, workers, window.limit, self.opts.shard[1])
+                    pool = make_pool(
+                        self.config, workers, window.limit, self.opts.shard[1], affinity=False
+                    )
                 future = pool.submit(RenderJob(path, tuple(stale), known))
                 future.add_done_callback(partial(self._done, window))
         finally:

@@ -64,11 +64,14 @@ class Pool(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def make_pool(config: Config, workers: int, queue_size: int, shard_count: int = 1) -> Pool:
-    """Processes when `workers` >= 1, threads in this process when 0."""
+def make_pool(
+    config: Config, workers: int, queue_size: int, shard_count: int = 1, *, affinity: bool = True
+) -> Pool:
+    """Processes when `workers` >= 1, threads in this process when 0. `affinity=False`:
+    jobs go to the least busy worker rather than their path's (see `WorkerPool`)."""
     if workers == 0:
         return InlinePool(config, queue_size)
-    return WorkerPool(config, workers, queue_size, shard_count)
+    return WorkerPool(config, workers, queue_size, shard_count, affinity=affinity)
 
 
 class InlinePool:

@@ -221,3 +221,25 @@ def test_a_worker_that_cannot_build_its_pipeline_fails_each_job_with_the_reason(
         assert pool.alive()  # no respawn loop: the worker stays up and answers
     assert isinstance(result.error, ConfigError)
     assert "[master].path" in result.error.message
+
+
+@pytest.mark.slow
+def test_without_affinity_a_job_does_not_wait_behind_a_busy_worker(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    # Two paths of the same worker: with affinity the second would queue behind the first.
+    same = [p for p in (f"{i}.jpg" for i in range(100)) if worker_index(p, 2) == 0][:2]
+    os.mkfifo(originals / same[0])
+    write_jpeg(originals, same[1])
+    with WorkerPool(config, workers=2, queue_size=4, affinity=False) as pool:
+        stuck = pool.submit(job_for(config, same[0]))
+        writer = _open_when_read(originals / same[0])
+        try:
+            other = pool.submit(job_for(config, same[1])).result(timeout=60)
+            assert not stuck.done()
+        finally:
+            os.write(writer, (originals / same[1]).read_bytes())
+            os.close(writer)
+        assert stuck.result(timeout=60).error is None
+    assert other.error is None
