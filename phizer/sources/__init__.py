@@ -41,5 +41,4 @@ class Originals(Source, Protocol):
     validators the copy is used without asking the master again.
     """
 
-    def fetch(self, path: str, known: OriginalInfo | None = None) -> Original:
-        ...
+    def fetch(self, path: str, known: OriginalInfo | None = None) -> Original: ...

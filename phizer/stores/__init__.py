@@ -29,11 +29,11 @@ class RenderStore(Protocol):
         """The render under `key`, or None when there is none."""
         ...
 
-    def stat(self, key: str) -> StoredInfo | None:
-        ...
+    def stat(self, key: str) -> StoredInfo | None: ...
 
-    def put(self, key: str, data: bytes, content_type: str,
-            metadata: Mapping[str, str] | None = None) -> StoredInfo:
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StoredInfo:
         """Store atomically (temp file + rename, or one PUT)."""
         ...
 
