@@ -138,7 +138,8 @@ def serve(config: Path, workers: int = 1, env: Mapping[str, str] | None = None) 
             if "serving on " in line:
                 ready.put(line.split("serving on ", 1)[1].strip())
 
-    threading.Thread(target=drain, daemon=True).start()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         try:
             url = ready.get(timeout=STARTUP_TIMEOUT)
@@ -147,6 +148,7 @@ def serve(config: Path, workers: int = 1, env: Mapping[str, str] | None = None) 
         yield Serve(process, url, lines)
     finally:
         stop(process)
+        reader.join(5)  # every line the process wrote is in `lines` after the block
 
 
 def stop(process: subprocess.Popen[str]) -> None:

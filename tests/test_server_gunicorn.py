@@ -51,7 +51,8 @@ def test_under_gunicorn_with_multiprocess_metrics(tmp_path: Path) -> None:
             if found := re.search(r"Listening at: (http://\S+)", line):
                 ready.put(found.group(1))
 
-    threading.Thread(target=drain, daemon=True).start()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         url = ready.get(timeout=30)
         miss = requests.get(url + "/220x220/a.jpg", timeout=30)
@@ -73,4 +74,5 @@ def test_under_gunicorn_with_multiprocess_metrics(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(5)
     assert sum(" phizer GET /220x220/a.jpg 200 " in line for line in lines) == 7
