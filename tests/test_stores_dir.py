@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,20 @@ def test_list_skips_leftover_temp_files(tmp_path: Path) -> None:
     assert len(list(store.list(""))) == 3
     assert [i.key for i in store.list("800")] == ["800x800/photos/a.jpg"]
     assert list(store.list("nothing/")) == []
+
+
+def test_listing_removes_temp_files_an_interrupted_writer_left(tmp_path: Path) -> None:
+    store = DirStore(tmp_path)
+    store.put("220x220/a.jpg", b"a", "image/jpeg")
+    fresh = tmp_path / "220x220" / ".a.jpgNEW.tmp"
+    stale = tmp_path / "220x220" / ".a.jpgOLD.tmp"
+    fresh.write_bytes(b"being written")
+    stale.write_bytes(b"killed mid-write")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert [i.key for i in store.list("220x220/")] == ["220x220/a.jpg"]
+    assert fresh.exists()
+    assert not stale.exists()
 
 
 @pytest.mark.parametrize("key", ["../x.jpg", "/abs.jpg", "a//b.jpg", "a\\b.jpg", "a/./b.jpg"])

@@ -4,7 +4,8 @@ Writes go to a temp file in the key's own directory and are renamed into place
 (`os.replace` is atomic within a filesystem), so a reader, nginx included, sees the old
 render or the new one, never half of one. Files are 0644 because the web server usually runs
 as another user. Temp files start with `.` and end with `.tmp`; listings skip them, and a
-writer killed mid-write leaves only such a file behind.
+writer killed mid-write leaves only such a file behind. Listings (warm lists every size it
+checks) also remove temp files older than an hour: no live writer takes that long.
 
 No fsync: a render can always be made again, and warm treats a missing render as work to do.
 Metadata is not kept: a plain file has nowhere to put it that a static server would honour.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 FILE_MODE = 0o644
+STALE_TEMP_SECONDS = 3600.0
 
 
 def content_type_for(key: str) -> str | None:
@@ -100,9 +103,10 @@ class DirStore:
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             for name in sorted(filenames):
-                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-                    continue
                 full = Path(dirpath) / name
+                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    _remove_if_stale(full)
+                    continue
                 key = full.relative_to(self.root).as_posix()
                 if not key.startswith(prefix):
                     continue
@@ -128,6 +132,16 @@ class DirStore:
 def _store_error(action: str, key: str, exc: OSError) -> StoreError:
     logger.error("render store: %s %s failed: %s", action, key, exc)
     return StoreError(f"render store: cannot {action} {key}: {exc.strerror or exc}")
+
+
+def _remove_if_stale(temp: Path) -> None:
+    """A temp file nobody renamed for an hour was left by a writer that was killed."""
+    try:
+        if time.time() - temp.stat().st_mtime > STALE_TEMP_SECONDS:
+            temp.unlink()
+            logger.info("render store: removed %s, left by an interrupted write", temp)
+    except OSError:
+        pass  # renamed or removed meanwhile
 
 
 def _remove_quietly(path: str) -> None:
