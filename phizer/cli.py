@@ -280,5 +280,10 @@ def serve(state: State, host: str | None, port: int | None, workers: int | None)
     """Serve /{W}x{H}/path URLs: stored renders, misses rendered on demand."""
     from phizer.server import run_server
 
-    run_server(state.config, host=host, port=port, workers=workers,
-               on_ready=lambda url: click.echo(f"phizer: serving on {url}", err=True))
+    run_server(
+        state.config,
+        host=host,
+        port=port,
+        workers=workers,
+        on_ready=lambda url: click.echo(f"phizer: serving on {url}", err=True),
+    )
