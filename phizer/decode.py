@@ -41,6 +41,7 @@ DECODE_ERRORS: tuple[type[Exception], ...] = (
     KeyError,
     TypeError,
     ZeroDivisionError,
+    RuntimeError,  # Pillow's AVIF plugin: "Failed to decode image: Missing or empty image item"
 )
 
 # Recognisable image formats phizer refuses (415), as opposed to unreadable bytes (422).
