@@ -25,6 +25,30 @@ from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
 
 logger = logging.getLogger(__name__)
 
+
+def avif_available() -> bool:
+    """Whether this Pillow opens and saves AVIF. Asked of Pillow's plugin registries, not
+    `features.check("avif")`, which knows only Pillow's built-in plugin and says False for
+    pillow-avif-plugin's."""
+    Image.init()
+    return "AVIF" in Image.OPEN and "AVIF" in Image.SAVE
+
+
+def _register_avif() -> None:
+    """Pillow-SIMD (and a Pillow built without libavif) has no AVIF plugin of its own;
+    pillow-avif-plugin adds one to Pillow's registries when imported, so phizer imports it
+    when the running Pillow lacks AVIF and the plugin is installed. The same code then serves
+    both Pillows (see scripts/install-pillow-simd)."""
+    if avif_available():
+        return
+    try:
+        import pillow_avif  # noqa: F401  (importing it registers the plugin)
+    except ImportError:
+        logger.debug("no AVIF: this Pillow lacks it and pillow-avif-plugin is not installed")
+
+
+_register_avif()
+
 # What Pillow may open. An MPO (a JPEG with more pictures appended) opens through the JPEG
 # plugin, which hands back an MpoImageFile; its first picture renders as a JPEG.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF")
