@@ -215,13 +215,21 @@ def test_format_variants(fmt: str, content_type: str) -> None:
 
 
 def test_quality_and_progressive_follow_the_size() -> None:
-    data = encoded(photo(400, 300))
-    low = RenderTarget(SizeSpec("a", 200, 200, "max", quality=30, progressive=False), "a")
-    high = RenderTarget(SizeSpec("b", 200, 200, "max", quality=95, progressive=True), "b")
+    data = encoded(photo(800, 600))
+    low = RenderTarget(SizeSpec("a", 400, 400, "max", quality=30, progressive=False), "a")
+    high = RenderTarget(SizeSpec("b", 400, 400, "max", quality=95, progressive=True), "b")
     r_low, r_high = render_all(data, [low, high], OUT, LIMITS)
     assert len(r_low.data) < len(r_high.data) / 2
     assert not decoded(r_low).info.get("progressive")
     assert decoded(r_high).info.get("progressive")
+
+
+def test_thumbnails_are_baseline_jpeg_even_when_the_size_says_progressive() -> None:
+    """Under ~180x180 pixels progressive makes a JPEG bigger and slower to encode."""
+    data = encoded(photo(400, 300))
+    thumb = RenderTarget(SizeSpec("t", 120, 120, "fill", progressive=True), "t")
+    [r] = render_all(data, [thumb], OUT, LIMITS)
+    assert not decoded(r).info.get("progressive")
 
 
 def test_metadata_stripped_unless_kept() -> None:
