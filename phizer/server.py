@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -77,6 +77,10 @@ class App:
     def dispatch(self, request: Request) -> tuple[Response, str]:
         """The response and the cache result for the log ("hit", "miss" or "-")."""
         outcome = {"cache": "-"}
+        if request.environ.get("REQUEST_METHOD") not in METHODS:
+            # Methods are case-sensitive (RFC 9110 9.1) and Werkzeug upper-cases them for
+            # routing, which would answer "get" as GET: refuse what is not exactly GET/HEAD.
+            return self._http_error(MethodNotAllowed(METHODS)), "-"
         try:
             endpoint, _ = self.url_map.bind_to_environ(request.environ).match()
             handler = getattr(self, f"on_{endpoint}")
