@@ -4,14 +4,17 @@ worker pool without blocking, and share it with every concurrent request for the
 The pool's future resolves as soon as the requested render is rendered and stored; the
 worker then goes on with the original's other sizes from the same decode, so a page asking
 for several sizes of one photo pays one fetch and one decode. A request for another size of
-an original whose job is in flight waits for that job to answer before starting its own, by
-which time the original is in the originals cache: one fetch per original, whatever the pool
-(and in the process pool, crc32 sends both jobs to the same worker and its memory cache).
+an original whose job is in flight waits for that whole job (render-ahead included) before
+starting its own: usually the job has stored the size by then and the request is answered
+from the store; otherwise the original is in the originals cache. One fetch and one decode
+per original, whatever the pool (and in the process pool, crc32 sends both jobs to the same
+worker and its memory cache, where the second would only have queued behind the first).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -32,7 +35,13 @@ logger = logging.getLogger(__name__)
 class RenderPool(Protocol):
     """What serve needs of `phizer.workers`' pools (processes, or threads when workers = 0)."""
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]: ...
+    def submit(
+        self,
+        job: RenderJob,
+        *,
+        block: bool = True,
+        on_finish: Callable[[], None] | None = None,
+    ) -> Future[JobResult]: ...
 
     def pending(self) -> int: ...
 
@@ -80,28 +89,38 @@ class Misses:
         return Fresh(outcome, outcome.data, self._stat(key) if outcome.stored else None)
 
     def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
-        # Another size of this original in flight: once its job has answered, the original
-        # is in the originals cache, so wait for that rather than fetch it a second time.
+        # Another size of this original in flight: wait until its job is finished, render-
+        # ahead included. By then it has most likely stored this size too (the store is
+        # asked again below), and otherwise the original is in the originals cache. Starting
+        # at once would render the original a second time, all its sizes again included.
         mine, earlier = self.by_path.claim(url.path)
+
+        def finished() -> None:
+            if not mine.done():
+                mine.set_result(None)
+
         try:
             if earlier is not None:
                 wait([earlier])
-            future = self._submit(url, size)
+            future = self._submit(url, size, finished)
         except BaseException:
-            mine.set_result(None)
+            finished()
             raise
-        future.add_done_callback(lambda _: mine.set_result(None))
         return future
 
-    def _submit(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
+    def _submit(
+        self, url: RenderURL, size: SizeSpec, finished: Callable[[], None]
+    ) -> Future[JobResult | None]:
         # A request that missed the store may have lost a race with a job that finished
         # meanwhile: look once more before rendering the same key twice.
         if self.store.stat(url.key) is not None:
+            finished()
             done: Future[JobResult | None] = Future()
             done.set_result(None)
             return done
         job = RenderJob(url.path, self.targets(url, size), reply=frozenset({url.key}))
-        return cast("Future[JobResult | None]", self.pool.submit(job, block=False))
+        future = self.pool.submit(job, block=False, on_finish=finished)
+        return cast("Future[JobResult | None]", future)
 
     def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
         """The requested render first; then, for plain resizes with render-ahead on, the

@@ -15,6 +15,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -52,6 +53,7 @@ class _Pending:
     job: RenderJob
     future: Future[JobResult]
     slot: int
+    on_finish: Callable[[], None] | None = None
 
 
 class WorkerPool:
@@ -94,8 +96,16 @@ class WorkerPool:
     def worker_for(self, path: str) -> int:
         return worker_index(path, self.workers, self.shard_count)
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]:
-        """Queue `job` on its path's worker; `Overloaded` when full and not `block`."""
+    def submit(
+        self,
+        job: RenderJob,
+        *,
+        block: bool = True,
+        on_finish: Callable[[], None] | None = None,
+    ) -> Future[JobResult]:
+        """Queue `job` on its path's worker; `Overloaded` when full and not `block`.
+        `on_finish` is called once the whole job has left the pool (every target done, or
+        failed, or cancelled), which may be well after the future resolved."""
         if self._closing:
             raise RuntimeError("submit on a closed WorkerPool")
         self._admission.acquire(block)
@@ -112,8 +122,10 @@ class WorkerPool:
                         WorkerDied(f"render worker {slot.index} cannot start (see the log)"),
                     )
                 )
+                if on_finish is not None:
+                    on_finish()
                 return future
-            self._pending[job_id] = _Pending(job, future, slot.index)
+            self._pending[job_id] = _Pending(job, future, slot.index, on_finish)
             slot.assigned.append(job_id)
             slot.jobs.put((job_id, job))
         return future
@@ -231,6 +243,8 @@ class WorkerPool:
             pending.future.set_result(JobResult(pending.job.path, (), error))
         pending.future.cancel()  # a no-op once resolved: only jobs that never ran
         self._admission.release()
+        if pending.on_finish is not None:
+            pending.on_finish()
 
     def _worker_exited(self, slot: _Slot) -> None:
         """Fail the job the worker was running; its queue goes to a replacement (or, when

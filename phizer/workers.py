@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
@@ -49,7 +50,16 @@ __all__ = [
 class Pool(Protocol):
     def worker_for(self, path: str) -> int: ...
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]: ...
+    def submit(
+        self,
+        job: RenderJob,
+        *,
+        block: bool = True,
+        on_finish: Callable[[], None] | None = None,
+    ) -> Future[JobResult]:
+        """The future resolves when the job's reply keys are stored; `on_finish` is called
+        when the whole job is done (serve waits for it before asking for another size)."""
+        ...
 
     def pending(self) -> int:
         """Jobs submitted and not finished (the queue depth for /metrics)."""
@@ -94,19 +104,27 @@ class InlinePool:
     def worker_for(self, path: str) -> int:
         return 0
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]:
+    def submit(
+        self,
+        job: RenderJob,
+        *,
+        block: bool = True,
+        on_finish: Callable[[], None] | None = None,
+    ) -> Future[JobResult]:
         if self._stop.is_set():
             raise RuntimeError("submit on a closed InlinePool")
         self._admission.acquire(block)
         future: Future[JobResult] = Future()
         try:
-            self._threads.submit(self._run, job, future)
+            self._threads.submit(self._run, job, future, on_finish)
         except RuntimeError:  # closed in between
             self._admission.release()
             raise
         return future
 
-    def _run(self, job: RenderJob, future: Future[JobResult]) -> None:
+    def _run(
+        self, job: RenderJob, future: Future[JobResult], on_finish: Callable[[], None] | None
+    ) -> None:
         try:
             if self._stop.is_set():
                 future.cancel()
@@ -116,6 +134,8 @@ class InlinePool:
                 future.set_result(result)
         finally:
             self._admission.release()
+            if on_finish is not None:
+                on_finish()
 
     def pending(self) -> int:
         return self._admission.count

@@ -7,7 +7,7 @@ import http.client
 import io
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,9 @@ def test_signatures_enforced_for_everything(tmp_path: Path, originals: Path) -> 
 class FullPool:
     """A pool whose queue is always full: what serve sees under a render stampede."""
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]:
+    def submit(
+        self, job: RenderJob, *, block: bool = True, on_finish: Callable[[], None] | None = None
+    ) -> Future[JobResult]:
         raise Overloaded("render queue is full (0 jobs pending)")
 
     def pending(self) -> int:
@@ -279,7 +281,9 @@ class FullPool:
 class BrokenPool(FullPool):
     """A pool with a bug: what serve does with an exception nobody meant to raise."""
 
-    def submit(self, job: RenderJob, *, block: bool = True) -> Future[JobResult]:
+    def submit(
+        self, job: RenderJob, *, block: bool = True, on_finish: Callable[[], None] | None = None
+    ) -> Future[JobResult]:
         raise RuntimeError("secret internal detail /etc/phizer")
 
 

@@ -130,6 +130,23 @@ def test_several_sizes_at_once_fetch_the_original_once(
         assert fetches(slave, "page.jpg") == 1
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sizes_asked_for_during_render_ahead_are_not_rendered_again(
+    tmp_path: Path, origins: Origins, workers: int
+) -> None:
+    """Regression: a request for a size that the first miss's render-ahead was still making
+    started a job of its own, rendering the original (all sizes) a second time."""
+    slave = origins(files={"page.jpg": image_bytes(3000, 2000)}, delay=0.3)
+    sections = dir_config(tmp_path, slaves=[{"url": slave.url}])
+    paths = ["/120x120/page.jpg", "/220x220/page.jpg", "/400x400/page.jpg"] * 3
+    with serve(write_config(tmp_path, sections), workers=workers) as server:
+        with ThreadPoolExecutor(len(paths)) as pool:
+            answers = list(pool.map(server.get, paths))
+        assert [a.status_code for a in answers] == [200] * len(paths)
+        assert server.metric("phizer_render_seconds_count") == 1
+        assert fetches(slave, "page.jpg") == 1
+
+
 def test_slow_origin_times_out_504(tmp_path: Path, origins: Origins) -> None:
     slave = origins(behaviour="hang")
     sections = dir_config(tmp_path, slaves=[{"url": slave.url}], limits={"fetch_timeout": 0.5})
