@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from phizer.config import Config
 from phizer.errors import ConfigError
-from phizer.s3client import Endpoint
 from phizer.sources import Originals, Source
 from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
 from phizer.sources.http import HttpSlave
-from phizer.sources.s3 import S3Source
 from phizer.stores.originals import DiskCache, MemoryLRU
 
 
@@ -25,6 +23,11 @@ def build_master(config: Config) -> Source:
             raise ConfigError(f'{config.source}: [master].path is required for type = "dir"')
         return DirSource(master.path, limits.max_original_bytes)
     if master.type == "s3":
+        # Imported here: boto3 costs a quarter of a second of CPU per process that imports
+        # it, and a dir master never needs it (see stores/build.py).
+        from phizer.s3client import Endpoint
+        from phizer.sources.s3 import S3Source
+
         endpoint = Endpoint(master.bucket, master.region, master.endpoint_url, limits.fetch_timeout)
         return S3Source(endpoint, master.prefix, limits.max_original_bytes)
     raise ConfigError(f"{config.source}: [master].type {master.type!r} is not supported")
