@@ -254,9 +254,21 @@ def start_seaweedfs(workdir: Path, attempts: int = 20) -> SeaweedFS:
     raise RuntimeError(f"SeaweedFS did not start; last log:\n{last}")
 
 
-def _launch(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def restart_seaweedfs(server: SeaweedFS) -> None:
+    """Start a stopped `weed mini` again on its ports and its data directory: the same
+    endpoint, buckets and objects, as when an S3 server that went away comes back."""
+    port = int(server.endpoint_url.rsplit(":", 1)[1])
+    weed = _launch(server.workdir, port, fresh=False)
+    if not _healthy(weed, f"{server.endpoint_url}/healthz"):
+        stop_process(weed)
+        log = (server.workdir / "weed.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"SeaweedFS did not restart on port {port}; last log:\n{log}")
+    server.process = weed
+
+
+def _launch(workdir: Path, port: int, fresh: bool = True) -> subprocess.Popen[bytes]:
     data = workdir / f"s3data-{port}"
-    data.mkdir()
+    data.mkdir(exist_ok=not fresh)
     args = [
         weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
