@@ -37,6 +37,7 @@ def parse_config(raw: Mapping[str, Any], source: str, base: Path) -> Config:
 
 
 _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+SECRETS = {("[security]", "key")}  # (table, key) whose values no message repeats
 
 
 class _Parser:
@@ -68,7 +69,9 @@ class _Parser:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            raise self.fail(f"{where}.{key}", f"has value {value!r}; expected {kind.__name__}")
+            # A secret is named but never echoed: config errors end up in CI and deploy logs.
+            shown = "a value (not shown)" if (where, key) in SECRETS else f"value {value!r}"
+            raise self.fail(f"{where}.{key}", f"has {shown}; expected {kind.__name__}")
         return value
 
     def ranged(

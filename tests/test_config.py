@@ -126,6 +126,17 @@ def test_invalid_config_names_file_key_and_value(tmp_path: Path, text: str, mess
     assert str(path) in info.value.message
 
 
+@pytest.mark.parametrize("value", ["1234567890123", '["hunter2-secret"]', '{ k = "hunter2" }'])
+def test_a_mistyped_security_key_is_named_but_not_echoed(tmp_path: Path, value: str) -> None:
+    """`key = 1234567890123` (a secret someone forgot to quote) used to be repeated in the
+    error, which lands in CI and deploy logs."""
+    path = write(tmp_path, f"[security]\nkey = {value}\n")
+    with pytest.raises(ConfigError, match=r"\[security\]\.key: has a value \(not shown\)") as info:
+        load_config(path, environ={})
+    assert "1234567890123" not in info.value.message
+    assert "hunter2" not in info.value.message
+
+
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope.toml: no such config file"):
         load_config(tmp_path / "nope.toml", environ={})
