@@ -191,16 +191,20 @@ def draft(im: Image.Image, scale: float) -> tuple[float, float, float, float]:
     region (not the rounded-up size) avoids a sub-pixel shift that costs visible detail.
     """
     width, height = im.size
-    if im.format not in ("JPEG", "MPO"):
+    reduction = reduction_for(scale)
+    if im.format not in ("JPEG", "MPO") or reduction == 1:
         return (0, 0, width, height)
+    # Pillow picks the largest reduction whose result is at least the asked size.
+    result = im.draft(None, (max(1, width // reduction), max(1, height // reduction)))
+    return (0, 0, width, height) if result is None else result[1]
+
+
+def reduction_for(scale: float) -> int:
+    """The DCT scale denominator (8, 4, 2 or 1) a JPEG is decoded at for `scale`."""
     for reduction, margin in _DRAFT_STEPS:
         if scale * margin * reduction <= 1:
-            # Pillow picks the largest reduction whose result is at least the asked size.
-            result = im.draft(None, (max(1, width // reduction), max(1, height // reduction)))
-            if result is not None:
-                return result[1]
-            break
-    return (0, 0, width, height)
+            return reduction
+    return 1
 
 
 def load(im: Image.Image) -> None:

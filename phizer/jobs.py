@@ -85,7 +85,12 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
     error: PhizerError | None = None
     fetch_seconds = 0.0
     try:
-        for result in pipeline.render_and_store(job.path, job.targets, job.known):
+        # A job with a reply has a client waiting for its first target (serve puts the
+        # requested render first): decode for that one first.
+        renders = pipeline.render_and_store(
+            job.path, job.targets, job.known, first_fast=bool(job.reply)
+        )
+        for result in renders:
             rendered, fetch_seconds = result.rendered, result.fetch_seconds
             wanted = rendered.key in job.reply
             outcomes.append(

@@ -80,15 +80,24 @@ class Pipeline:
         yield from iter_renders(original.data, targets, self.config.output, self.config.limits)
 
     def render_and_store(
-        self, path: str, targets: Sequence[RenderTarget], known: OriginalInfo | None = None
+        self,
+        path: str,
+        targets: Sequence[RenderTarget],
+        known: OriginalInfo | None = None,
+        *,
+        first_fast: bool = False,
     ) -> Iterator[StoredResult]:
         """As `render`, storing each render as soon as it exists. A store failure is logged
-        and reported (`stored=False`), not raised: serve can still answer with the image."""
+        and reported (`stored=False`), not raised: serve can still answer with the image.
+        `first_fast`: someone waits for the first target (see `iter_renders`)."""
         started = time.monotonic()
         original = self.source.fetch(path, known)
         fetched = time.monotonic() - started
         config = self.config
-        for rendered in iter_renders(original.data, targets, config.output, config.limits):
+        renders = iter_renders(
+            original.data, targets, config.output, config.limits, first_fast=first_fast
+        )
+        for rendered in renders:
             yield StoredResult(rendered, self._store(rendered, path), fetched)
 
     def _store(self, rendered: Rendered, path: str) -> bool:

@@ -159,6 +159,23 @@ def jpeg_with_orientation(upright: Image.Image, orientation: int) -> bytes:
     return encoded(stored, quality=95, exif=exif.tobytes())
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_first_fast_decodes_small_for_the_first_target_and_again_for_bigger_ones(
+    orientation: int,
+) -> None:
+    """serve's render-ahead: the thumbnail a client waits for comes from a 1/8 decode, the
+    sizes after it from a second, bigger decode; every render as faithful as from one decode."""
+    original = photo(2006, 1338)
+    data = jpeg_with_orientation(original, orientation)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    targets = [target("fill", 60, 60, format="PNG"), target("max", 1000, 1000, format="PNG")]
+    fast = list(iter_renders(data, targets, OUT, LIMITS, first_fast=True))
+    assert [(r.width, r.height) for r in fast] == [(60, 60), (1000, 667)]
+    assert mean_diff(decoded(fast[1]), reference(shown, (1000, 667))) < 0.8
+    for slow, quick in zip(render_all(data, targets, OUT, LIMITS), fast, strict=True):
+        assert mean_diff(decoded(slow), decoded(quick)) < 0.8
+
+
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_big_jpeg_is_upright_and_faithful_after_shrink_on_load(orientation: int) -> None:
     """Sizes that are not multiples of 8 leave a partial pixel after a DCT-scaled decode, on
