@@ -67,6 +67,9 @@ def error_response(
     response = Response(
         f"{status} {reason}\n", status=status, content_type="text/plain; charset=utf-8"
     )
+    # A 4xx repeats (a bounded repr of) the path, which may hold markup: never let a browser
+    # sniff it into HTML.
+    response.headers["X-Content-Type-Options"] = "nosniff"
     if status >= 500:
         response.headers["Cache-Control"] = "no-store"
     else:

@@ -259,6 +259,22 @@ def test_traversal_before_the_size_or_with_newlines_is_not_found(attack: Site, t
     assert_refused(attack, request(attack.url, target), {400, 404})
 
 
+def test_markup_in_a_path_is_echoed_only_as_plain_text(attack: Site) -> None:
+    for target in (
+        "/220x220/%3Cscript%3Ealert(1)%3C/script%3E.jpg",
+        "/220x220/%3Cimg%20src=x%20onerror=alert(1)%3E.jpg",
+    ):
+        answer = request(attack.url, target)
+        assert_refused(attack, answer, {400, 404})
+        assert answer.headers["content-type"] == "text/plain; charset=utf-8"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    # Unescaped spaces break the request line: the HTTP server's own (HTML) error page
+    # escapes what it repeats.
+    answer = request(attack.url, "/<svg onload=alert(1)>/a.jpg")
+    assert_refused(attack, answer, {400})
+    assert b"<svg" not in answer.body
+
+
 def test_absolute_paths_are_refused(attack: Site) -> None:
     canary = str(attack.folder / "canary.txt")
     for target in (f"/220x220/{canary}", f"/220x220/%2f{canary[1:]}", canary, "/etc/passwd"):
