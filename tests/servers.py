@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,8 +227,9 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
             process.wait()
 
 
-def start_seaweedfs(workdir: Path, attempts: int = 20) -> SeaweedFS:
-    """Start `weed mini` in `workdir` on free loopback ports and wait for /healthz."""
+def start_seaweedfs(workdir: Path, attempts: int = 20, extra_args: Sequence[str] = ()) -> SeaweedFS:
+    """Start `weed mini` in `workdir` on free loopback ports and wait for /healthz.
+    `extra_args` go on its command line (scripts/bench-noop-warm adds -metricsPort)."""
     workdir.mkdir(parents=True, exist_ok=True)
     identities = {
         "identities": [
@@ -246,7 +247,7 @@ def start_seaweedfs(workdir: Path, attempts: int = 20) -> SeaweedFS:
         base = random.randrange(10000, 22700, 10)
         if not _ports_free(base):
             continue
-        weed = _launch(workdir, base)
+        weed = _launch(workdir, base, extra_args=extra_args)
         if _healthy(weed, f"http://127.0.0.1:{base}/healthz"):
             return SeaweedFS(weed, f"http://127.0.0.1:{base}", workdir)
         stop_process(weed)
@@ -266,7 +267,9 @@ def restart_seaweedfs(server: SeaweedFS) -> None:
     server.process = weed
 
 
-def _launch(workdir: Path, port: int, fresh: bool = True) -> subprocess.Popen[bytes]:
+def _launch(
+    workdir: Path, port: int, fresh: bool = True, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     data = workdir / f"s3data-{port}"
     data.mkdir(exist_ok=not fresh)
     args = [
@@ -276,6 +279,7 @@ def _launch(workdir: Path, port: int, fresh: bool = True) -> subprocess.Popen[by
         f"-s3.port={port}", f"-master.port={port + 1}", f"-volume.port={port + 2}",
         f"-filer.port={port + 3}", f"-admin.port={port + 4}",
         f"-s3.config={workdir / 's3.json'}", "-s3.allowDeleteBucketNotEmpty=false",
+        *extra_args,
     ]  # fmt: skip
     with (workdir / "weed.log").open("ab") as log:
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
