@@ -171,11 +171,19 @@ def create_wsgi(workers: int = 0) -> App:
     return create_app(replace(config, server=replace(config.server, workers=workers)))
 
 
+# Seconds a connection may go without a byte from the client (a request trickled header by
+# header, or an idle keep-alive): each connection holds a thread and a descriptor, and the
+# threaded server has no cap on either. Longer than a CDN's or nginx's idle upstream
+# keep-alive (nginx: 60 s), so a proxy closes first.
+IDLE_TIMEOUT = 75.0
+
+
 class _RequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler with keep-alive and Nagle off, and without its own request log:
-    the app writes the one access-log line per request."""
+    """Werkzeug's handler with keep-alive and Nagle off, a socket timeout, and without its
+    own request log: the app writes the one access-log line per request."""
 
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
 
     def setup(self) -> None:
         super().setup()
@@ -221,11 +229,17 @@ def run_server(
         app.close()
 
 
-def make_wsgi_server(app: App, host: str, port: int) -> BaseWSGIServer:
+def make_wsgi_server(
+    app: App, host: str, port: int, *, idle_timeout: float = IDLE_TIMEOUT
+) -> BaseWSGIServer:
     """Werkzeug's threaded server with phizer's request handler; `port=0` picks a free port
     (`server.server_port`). PhizerError when the address cannot be bound."""
+
+    class Handler(_RequestHandler):
+        timeout = idle_timeout
+
     try:
-        return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+        return make_server(host, port, app, threaded=True, request_handler=Handler)
     except OSError as exc:
         raise errors.PhizerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -218,11 +218,12 @@ class Live:
 
 
 @contextmanager
-def live(app: Any) -> Iterator[Live]:
-    """Serve `app` until the block ends; then stop the server and close the app's pool."""
+def live(app: Any, **options: Any) -> Iterator[Live]:
+    """Serve `app` until the block ends; then stop the server and close the app's pool.
+    `options` go to `make_wsgi_server` (`idle_timeout=`)."""
     from phizer.server import make_wsgi_server
 
-    server = make_wsgi_server(app, "127.0.0.1", 0)
+    server = make_wsgi_server(app, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -19,15 +19,27 @@ import ctypes
 import os
 import socket
 import struct
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, write_config
+from phizer_serve import (
+    Serve,
+    decoded,
+    dir_config,
+    image_bytes,
+    live,
+    serve,
+    wait_until,
+    write_config,
+)
 from servers import Origin
 
+from phizer.config import load_config
+from phizer.server import create_app
 from phizer.urls import sign_url, signature
 
 pytestmark = pytest.mark.slow
@@ -485,6 +497,37 @@ def test_a_body_smuggled_behind_a_get_is_not_a_second_request(attack: Site) -> N
         answer = send(attack.url, raw)
         assert answer.status == 404
         assert answer.body.count(b"HTTP/1.") == 0
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_clients_that_stop_sending_are_disconnected(tmp_path: Path) -> None:
+    """Each connection holds a thread and a descriptor and the threaded server caps neither:
+    without a socket timeout, requests trickled header by header (slowloris) or idle
+    keep-alives were held open forever."""
+    config = load_config(write_config(tmp_path, dir_config(tmp_path, server={"workers": 0})))
+    (tmp_path / "originals" / "a.jpg").write_bytes(image_bytes(64, 64))
+    with live(create_app(config), idle_timeout=1.0) as site:
+        host, port = site.url.removeprefix("http://").split(":")
+        before = open_fds()
+        stalled = [socket.create_connection((host, int(port)), timeout=15) for _ in range(20)]
+        for sock in stalled:
+            sock.sendall(b"GET /220x220/a.jpg HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        idle = socket.create_connection((host, int(port)), timeout=15)
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # then keep-alive, idle
+        answer = b""
+        while not answer.endswith(b"ok\n"):
+            answer += idle.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        for sock in [*stalled, idle]:
+            assert sock.recv(1024) == b""  # the server closed it (a hang raises TimeoutError)
+            sock.close()
+        assert time.monotonic() - started < 10
+        assert wait_until(lambda: open_fds() <= before)
+        assert site.get("/220x220/a.jpg").status_code == 200
 
 
 @pytest.mark.parametrize(
