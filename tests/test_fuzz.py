@@ -34,6 +34,12 @@ from phizer.errors import PhizerError
 from phizer.models import CropBox, RenderTarget, SizeSpec
 from phizer.render import render_all
 
+# Pillow warns about what mutated headers claim (sizes, EXIF tags past the end); expected here.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Possibly corrupt EXIF:UserWarning"),
+]
 EXAMPLES = int(os.environ.get("PHIZER_FUZZ_EXAMPLES", "200"))
 # Seconds one example may take. Generous for a loaded 2-core CI machine; the point is that a
 # hostile file cannot make a worker spin (the seeds render in well under a second).
