@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -104,3 +105,13 @@ def test_hanging_endpoint_is_a_timeout(s3_credentials: Any, origins: Any) -> Non
     source = S3Source(Endpoint("b", "us-east-1", hung.root, 0.5), "", 100)
     with pytest.raises(OriginTimeout):
         source.fetch("a.jpg")
+
+
+def test_trickling_endpoint_is_cut_at_the_total_deadline(s3_credentials: Any, origins: Any) -> None:
+    """Each byte arrives well within the read timeout; only a total deadline ends the fetch."""
+    trickle = origins(behaviour="trickle", trickle_interval=0.2)
+    source = S3Source(Endpoint("b", "us-east-1", trickle.root, 1.0), "", 1_000_000)
+    start = time.monotonic()
+    with pytest.raises(OriginTimeout):
+        source.fetch("a.jpg")
+    assert time.monotonic() - start < 2.5

@@ -2,7 +2,9 @@
 
 An original's key is the configured prefix plus its path; listings return paths relative to
 that prefix, so `[master] prefix = "originals"` and a dir master hold the same paths. The body
-is streamed and cut at the byte cap whatever Content-Length claims. Every botocore failure
+is streamed and cut at the byte cap whatever Content-Length claims, and the whole fetch has a
+total deadline (the endpoint's timeout), not only per-read timeouts: a server trickling
+bytes cannot hold a worker for longer. Every botocore failure
 leaves this module as a phizer error: a missing key is OriginalNotFound, refused credentials,
 a missing bucket, 5xx and refused connections are OriginError, timeouts OriginTimeout.
 """
@@ -10,6 +12,8 @@ a missing bucket, 5xx and refused connections are OriginError, timeouts OriginTi
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,13 +55,14 @@ class S3Source:
 
     def fetch(self, path: str) -> Original:
         key = self.prefix + safe_path(path)
+        deadline = time.monotonic() + self.endpoint.timeout
         try:
             response = self._client.get().get_object(Bucket=self.endpoint.bucket, Key=key)
             body = response["Body"]
             try:
                 if response.get("ContentLength", 0) > self.max_bytes:
                     raise self._too_large(path)
-                data = self._read_capped(body, path)
+                data = self._read_capped(body, path, deadline)
             finally:
                 body.close()
         except (BotoCoreError, ClientError) as exc:
@@ -67,14 +72,35 @@ class S3Source:
             path, data, response.get("ETag"), modified.timestamp() if modified else None
         )
 
-    def _read_capped(self, body: StreamingBody, path: str) -> bytes:
+    def _read_capped(self, body: StreamingBody, path: str, deadline: float) -> bytes:
+        """The body, cut at the byte cap; at the deadline a watchdog closes the stream (a
+        blocked read cannot be interrupted otherwise) and the fetch is a timeout."""
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            body.close()
+
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+        watchdog.daemon = True
+        watchdog.start()
         chunks: list[bytes] = []
         total = 0
-        while chunk := body.read(CHUNK):
-            total += len(chunk)
-            if total > self.max_bytes:
-                raise self._too_large(path)
-            chunks.append(chunk)
+        try:
+            while chunk := body.read(CHUNK):
+                total += len(chunk)
+                if total > self.max_bytes:
+                    raise self._too_large(path)
+                chunks.append(chunk)
+        except Exception:
+            if not expired.is_set():
+                raise
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise OriginTimeout(
+                f"S3 master, {path}: no whole answer within {self.endpoint.timeout:g} s"
+            )
         return b"".join(chunks)
 
     def _too_large(self, path: str) -> TooLarge:
