@@ -6,7 +6,6 @@ owns that process's source chain (with its originals cache) and its render store
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from phizer.sources.build import build_source
 from phizer.stores import RenderStore
 from phizer.stores.build import build_store
 from phizer.urls import render_key
-
-logger = logging.getLogger(__name__)
 
 FINGERPRINT_METADATA = "phizer-fingerprint"
 ORIGINAL_METADATA = "phizer-original"
@@ -105,7 +102,6 @@ class Pipeline:
             self.store.put(
                 rendered.key, rendered.data, rendered.content_type, {ORIGINAL_METADATA: path}
             )
-        except StoreError as exc:
-            logger.error("could not store %s: %s", rendered.key, exc)
-            return False
+        except StoreError:
+            return False  # the store logged it where it translated the error
         return True

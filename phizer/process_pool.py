@@ -27,6 +27,7 @@ from phizer.errors import PhizerError, WorkerDied
 from phizer.jobs import Admission, JobResult, RenderJob, run_job, worker_index
 
 logger = logging.getLogger(__name__)
+WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(message)s"
 
 # "spawn": the parent runs threads (result reader, queue feeders), which fork must not copy.
 START_METHOD: Final = "spawn"
@@ -184,7 +185,7 @@ class WorkerPool:
         process = self._ctx.Process(
             target=_worker_main,
             name=f"phizer-worker-{index}",
-            args=(self.config, jobs, send, self._stop),
+            args=(self.config, jobs, send, self._stop, logging.getLogger().getEffectiveLevel()),
             daemon=True,
         )
         process.start()
@@ -315,9 +316,11 @@ def _send_reply(results: Connection, job_id: int, result: JobResult) -> None:
     results.send(("reply", job_id, result))
 
 
-def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any) -> None:
+def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any, log_level: int) -> None:
     """A worker process: one Pipeline, kept for the life of the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # A spawned process starts with no logging set up: log like the parent, to its stderr.
+    logging.basicConfig(level=log_level, format=WORKER_LOG_FORMAT)
     from phizer.pipeline import Pipeline
 
     try:

@@ -167,7 +167,13 @@ def test_render_store_not_writable_still_answers_with_the_render(tmp_path: Path)
             assert decoded(response.content).size[0] in (220, 400)
         assert store.read_bytes() == b"a file where the render store was\n"
         assert server.get("/healthz").status_code == 200
-        assert wait_until(lambda: any("b.jpg" in line and "store" in line for line in server.lines))
+        # Logged once, by the worker that rendered it, with a level and the worker's pid.
+        assert wait_until(
+            lambda: any(
+                "b.jpg" in line and "render store" in line and " ERROR " in line and "[worker " in line
+                for line in server.lines
+            )
+        )
 
         store.unlink()  # writable again: the next miss is stored
         assert server.get("/120x120/b.jpg").status_code == 200
