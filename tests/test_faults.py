@@ -170,7 +170,7 @@ def test_render_store_not_writable_still_answers_with_the_render(tmp_path: Path)
         # Logged once, by the worker that rendered it, with a level and the worker's pid.
         assert wait_until(
             lambda: any(
-                "b.jpg" in line and "render store" in line and " ERROR " in line and "[worker " in line
+                all(part in line for part in ("b.jpg", "render store", " ERROR ", "[worker "))
                 for line in server.lines
             )
         )
