@@ -27,7 +27,6 @@ from phizer.stores import RenderStore
 from phizer.stores.build import build_store
 from phizer.urls import render_key
 
-FINGERPRINT_METADATA = "phizer-fingerprint"
 ORIGINAL_METADATA = "phizer-original"
 
 
