@@ -6,14 +6,18 @@ directories come to life on first use), so building is cheap and safe in any pro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from phizer.config import Config
 from phizer.errors import ConfigError
 from phizer.sources import Originals, Source
 from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
-from phizer.sources.http import HttpSlave
 from phizer.stores.originals import DiskCache, MemoryLRU
+
+if TYPE_CHECKING:
+    from phizer.sources.http import HttpSlave
 
 
 def build_master(config: Config) -> Source:
@@ -34,6 +38,10 @@ def build_master(config: Config) -> Source:
 
 
 def build_slaves(config: Config) -> list[HttpSlave]:
+    if not config.slaves:
+        return []  # requests (a tenth of a second of imports per process) is not needed
+    from phizer.sources.http import HttpSlave
+
     limits = config.limits
     return [
         HttpSlave(slave.url, limits.max_original_bytes, limits.fetch_timeout)
