@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -93,6 +94,24 @@ class LazyClient:
                 self._client = make_client(self.endpoint)
                 self._pid = os.getpid()
             return self._client
+
+    def objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object under `prefix` (full keys), page by page, 1,000 a page; botocore's
+        exceptions pass through for the caller to classify."""
+        paginator = self.get().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.endpoint.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield ListedObject(
+                    obj["Key"], obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag")
+                )
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: float  # seconds since the epoch
+    etag: str | None
 
 
 @dataclass(frozen=True)

@@ -119,19 +119,12 @@ class S3Source:
     def list(self, prefix: str) -> Iterator[OriginalInfo]:
         """Every key under the configured prefix plus `prefix`, page by page (1,000 a page)."""
         full = self.prefix + safe_path(prefix, prefix=True)
-        paginator = self._client.get().get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.endpoint.bucket, Prefix=full):
-                for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    if key.endswith("/"):
-                        continue  # a "folder" marker, not an original
-                    yield OriginalInfo(
-                        key[len(self.prefix) :],
-                        obj["Size"],
-                        obj.get("ETag"),
-                        obj["LastModified"].timestamp(),
-                    )
+            for obj in self._client.objects(full):
+                if obj.key.endswith("/"):
+                    continue  # a "folder" marker, not an original
+                path = obj.key[len(self.prefix) :]
+                yield OriginalInfo(path, obj.size, obj.etag, obj.last_modified)
         except (BotoCoreError, ClientError) as exc:
             failure = classify(exc, self.endpoint)
             logger.error("S3 master, listing %r: %s", prefix, failure.message)

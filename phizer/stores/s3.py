@@ -102,16 +102,10 @@ class S3Store:
 
     def list(self, prefix: str) -> Iterator[StoredInfo]:
         full = self.prefix + safe_path(prefix, prefix=True)
-        paginator = self._client.get().get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.endpoint.bucket, Prefix=full):
-                for obj in page.get("Contents", []):
-                    yield self._info(
-                        obj["Key"][len(self.prefix) :],
-                        obj["Size"],
-                        obj["LastModified"],
-                        obj.get("ETag"),
-                    )
+            for obj in self._client.objects(full):
+                key = obj.key[len(self.prefix) :]
+                yield StoredInfo(key, obj.size, obj.last_modified, obj.etag)
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix or "(all)", exc) from None
 
