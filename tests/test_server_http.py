@@ -111,6 +111,24 @@ def test_miss_renders_ahead_other_sizes_but_not_for_crops(site: Live, tmp_path: 
     assert not (renders / "400x400" / "photos").exists()
 
 
+def test_render_ahead_leaves_stored_renders_alone(site: Live, tmp_path: Path) -> None:
+    """A warmed size keeps its bytes and validators when a miss of another size renders
+    ahead: rewriting it would change its ETag under every cache that holds it."""
+    renders = tmp_path / "renders"
+    warmed = renders / "400x400" / "a.jpg"
+    warmed.parent.mkdir(parents=True)
+    warmed.write_bytes(image_bytes(400, 300))
+    before = warmed.stat()
+    etag = site.get("/400x400/a.jpg").headers["ETag"]
+
+    assert site.get("/220x220/a.jpg").status_code == 200
+    assert wait_until(lambda: (renders / "120x120" / "a.jpg").exists())
+    assert wait_until(lambda: site.metric("phizer_queue_depth") == 0)  # the job is over
+    after = warmed.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert site.get("/400x400/a.jpg").headers["ETag"] == etag
+
+
 @pytest.mark.parametrize(
     ("header", "validator"), [("If-None-Match", "ETag"), ("If-Modified-Since", "Last-Modified")]
 )
