@@ -151,11 +151,12 @@ def serve(config: Path, workers: int = 1, env: Mapping[str, str] | None = None) 
         reader.join(5)  # every line the process wrote is in `lines` after the block
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Ask `process` to stop with `signum`; kill it if it has not within `timeout` seconds."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

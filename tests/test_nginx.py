@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, write_config
+from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, stop, write_config
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -83,12 +83,7 @@ def nginx(prefix: Path, renders: Path, phizer_url: str, max_age: int) -> Iterato
     try:
         yield Nginx(f"http://127.0.0.1:{listen}", f"http://127.0.0.1:{static}", prefix)
     finally:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGQUIT, timeout=10)
 
 
 @pytest.fixture

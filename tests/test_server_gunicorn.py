@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from phizer_serve import decoded, dir_config, image_bytes, metric_value, write_config
+from phizer_serve import decoded, dir_config, image_bytes, metric_value, stop, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -68,11 +67,6 @@ def test_under_gunicorn_with_multiprocess_metrics(tmp_path: Path) -> None:
         assert metric_value(text, "phizer_requests_total", status="404") == 1
         assert metric_value(text, "phizer_render_seconds_count") == 1
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)
         reader.join(5)
     assert sum(" phizer GET /220x220/a.jpg 200 " in line for line in lines) == 7
