@@ -95,6 +95,17 @@ class LazyClient:
                 self._pid = os.getpid()
             return self._client
 
+    def bucket_problem(self) -> str | None:
+        """Why the bucket cannot be used (for `phizer check`), or None when it can."""
+        try:
+            self.get().head_bucket(Bucket=self.endpoint.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, self.endpoint)
+            if failure.kind in ("missing", "no-bucket"):
+                return f"{self.endpoint.describe()}: the bucket does not exist"
+            return failure.message
+        return None
+
     def objects(self, prefix: str) -> Iterator[ListedObject]:
         """Every object under `prefix` (full keys), page by page, 1,000 a page; botocore's
         exceptions pass through for the caller to classify."""

@@ -133,13 +133,6 @@ class S3Source:
             raise OriginError(failure.message) from None
 
     def check(self) -> str:
-        try:
-            self._client.get().head_bucket(Bucket=self.endpoint.bucket)
-        except (BotoCoreError, ClientError) as exc:
-            failure = classify(exc, self.endpoint)
-            if failure.kind in ("missing", "no-bucket"):
-                raise OriginError(
-                    f"{self.endpoint.describe()}: the bucket does not exist"
-                ) from None
-            raise OriginError(failure.message) from None
+        if problem := self._client.bucket_problem():
+            raise OriginError(problem)
         return f"master: {self.endpoint.describe()} prefix {self.prefix!r} (reachable)"

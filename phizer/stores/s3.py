@@ -110,11 +110,6 @@ class S3Store:
             raise self._error("list", prefix or "(all)", exc) from None
 
     def check(self) -> str:
-        try:
-            self._client.get().head_bucket(Bucket=self.endpoint.bucket)
-        except (BotoCoreError, ClientError) as exc:
-            failure = classify(exc, self.endpoint)
-            if failure.kind in ("missing", "no-bucket"):
-                raise StoreError(f"{self.endpoint.describe()}: the bucket does not exist") from None
-            raise StoreError(failure.message) from None
+        if problem := self._client.bucket_problem():
+            raise StoreError(problem)
         return f"store: {self.endpoint.describe()} prefix {self.prefix!r} (reachable)"
