@@ -249,6 +249,23 @@ def test_thumbnails_are_baseline_jpeg_even_when_the_size_says_progressive() -> N
     assert not decoded(r).info.get("progressive")
 
 
+def _zlib_level_class(png: bytes) -> int:
+    """FLEVEL of the first IDAT's zlib header: 1 for levels 2-5, 2 for level 6."""
+    at = png.index(b"IDAT") + 4
+    return png[at + 1] >> 6
+
+
+def test_big_png_renders_trade_a_little_size_for_a_fast_zlib_level() -> None:
+    """Level 6 zlib is the costliest step of warming a PNG photo; thumbnails keep it."""
+    data = encoded(photo(900, 600), "PNG")
+    big = RenderTarget(SizeSpec("b", 600, 600, "max"), "b")  # 600x400: 240,000 px
+    small = RenderTarget(SizeSpec("s", 200, 200, "max"), "s")  # 200x133
+    r_big, r_small = render_all(data, [big, small], OUT, LIMITS)
+    assert decoded(r_big).format == decoded(r_small).format == "PNG"
+    assert _zlib_level_class(r_big.data) == 1
+    assert _zlib_level_class(r_small.data) == 2
+
+
 def test_metadata_stripped_unless_kept() -> None:
     exif = Image.Exif()
     exif[0x010F] = "PhizerCam"  # Make
