@@ -25,8 +25,8 @@ from phizer.errors import OriginError, PhizerError, StoreError
 from phizer.jobs import JobResult, RenderJob, RenderOutcome
 from phizer.metrics import Metrics
 from phizer.models import RenderTarget, SizeSpec, StoredInfo
-from phizer.pipeline import make_targets
 from phizer.stores import RenderStore
+from phizer.targets import make_targets
 from phizer.urls import RenderURL
 
 logger = logging.getLogger(__name__)

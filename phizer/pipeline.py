@@ -7,45 +7,23 @@ owns that process's source chain (with its originals cache) and its render store
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from phizer.config import Config
 from phizer.errors import StoreError
 from phizer.models import (
-    FORMAT_BY_EXTENSION,
-    CropBox,
     OriginalInfo,
     Rendered,
     RenderTarget,
-    SizeSpec,
 )
 from phizer.render import iter_renders
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores import RenderStore
 from phizer.stores.build import build_store
-from phizer.urls import render_key
 
 ORIGINAL_METADATA = "phizer-original"
-
-
-def make_targets(
-    config: Config,
-    path: str,
-    sizes: Iterable[SizeSpec] | None = None,
-    variants: Iterable[str | None] = (None,),
-    crop: CropBox | None = None,
-) -> list[RenderTarget]:
-    """Targets for `path`: every size (default: all configured) times every format variant
-    (None = the original's own format; "webp" = the `.webp` variant)."""
-    out = []
-    for variant in variants:
-        fmt = FORMAT_BY_EXTENSION[variant] if variant else None
-        for size in config.sizes if sizes is None else sizes:
-            key = render_key(size.width, size.height, path, crop=crop, variant=variant)
-            out.append(RenderTarget(size=size, key=key, crop=crop, format=fmt))
-    return out
 
 
 @dataclass(frozen=True)

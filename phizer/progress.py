@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 LOG_INTERVAL = 10.0
 
@@ -38,6 +39,8 @@ class Progress:
         self._lock = threading.Lock()
         self._bar: tqdm[Any] | None = None
         if enabled and tty:
+            from tqdm import tqdm  # ~0.1 CPU-s to import: only for a terminal
+
             self._bar = tqdm(
                 file=stream, unit=" originals", dynamic_ncols=True, mininterval=0.5, smoothing=0.1
             )

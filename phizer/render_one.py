@@ -7,9 +7,9 @@ from pathlib import Path
 from phizer.config import Config
 from phizer.errors import TooLarge
 from phizer.models import CropBox, Rendered, SizeSpec
-from phizer.pipeline import make_targets
 from phizer.render import render_all
 from phizer.sources.build import build_source
+from phizer.targets import make_targets
 
 
 def read_local(path: Path, max_bytes: int) -> bytes:

@@ -30,11 +30,11 @@ from phizer.errors import ConfigError, OriginalNotFound, PhizerError
 from phizer.freshness import Freshness, load_freshness
 from phizer.jobs import JobResult, RenderJob, in_shard
 from phizer.models import OriginalInfo, RenderTarget, SizeSpec
-from phizer.pipeline import make_targets
 from phizer.progress import Progress
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores.build import build_store
+from phizer.targets import make_targets
 from phizer.urls import check_original_path
 from phizer.warm_run import Interrupt, Tally, Window
 

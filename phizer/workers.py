@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from phizer.config import Config
 from phizer.jobs import (
@@ -31,8 +31,10 @@ from phizer.jobs import (
     run_job,
     worker_index,
 )
-from phizer.pipeline import Pipeline
 from phizer.process_pool import WorkerPool
+
+if TYPE_CHECKING:
+    from phizer.pipeline import Pipeline
 
 __all__ = [
     "InlinePool",
@@ -94,7 +96,12 @@ class InlinePool:
         threads: int | None = None,
         pipeline: Pipeline | None = None,
     ) -> None:
-        self._pipeline = pipeline or Pipeline.from_config(config)
+        if pipeline is None:
+            # Imported here: a process whose renders run in workers never loads the engine.
+            from phizer.pipeline import Pipeline
+
+            pipeline = Pipeline.from_config(config)
+        self._pipeline = pipeline
         self._admission = Admission(queue_size)
         self._threads = ThreadPoolExecutor(
             threads or min(4, os.cpu_count() or 1), thread_name_prefix="phizer-render"

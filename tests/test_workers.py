@@ -20,9 +20,10 @@ from phizer.config import CacheConfig, Config, SourceConfig
 from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
 from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.models import SizeSpec, StoredInfo
-from phizer.pipeline import Pipeline, make_targets
+from phizer.pipeline import Pipeline
 from phizer.sources.build import build_source
 from phizer.stores.dir import DirStore
+from phizer.targets import make_targets
 from phizer.workers import InlinePool, WorkerPool, make_pool
 
 SIZES = (SizeSpec("s", 40, 40, "fill"), SizeSpec("m", 90, 90, "max"))
