@@ -6,6 +6,11 @@ parent that resolves futures. Own pipes (rather than one shared result queue) ma
 worker is killed: a worker that dies while writing can only corrupt its own pipe, never block
 or garble the others. A dead worker is replaced; the job it was running fails with
 `WorkerDied`, the jobs queued behind it go to its replacement.
+
+Without affinity (warm) the parent holds the jobs and gives each worker its next one when it
+finishes the last, so no worker idles while another still has a queue: jobs differ in cost
+by 10x (a small JPEG against a 12-megapixel PNG), and spreading them by count would leave the
+end of a run to one worker.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(
 START_METHOD: Final = "spawn"
 STOP_TIMEOUT = 30.0  # seconds a closing pool waits for a running render before killing it
 MAX_STARTUP_DEATHS = 3  # in a row, before a slot is given up rather than respawned forever
+HELD: Final = -1  # the `_Pending.slot` of a job the pool holds until a worker is free
 
 
 @dataclass
@@ -53,7 +60,7 @@ class _Slot:
 class _Pending:
     job: RenderJob
     future: Future[JobResult]
-    slot: int
+    slot: int  # HELD until a worker takes it
     on_finish: Callable[[], None] | None = None
 
 
@@ -69,7 +76,7 @@ class WorkerPool:
         *,
         affinity: bool = True,
     ) -> None:
-        """`affinity=False` sends each job to the worker with the fewest jobs instead of its
+        """`affinity=False` gives each job to the next worker to be free instead of its
         path's worker: for warm, which fetches each original once, so no cache is kept warm
         and hash placement would only leave workers idle while another has a queue."""
         if workers < 1:
@@ -83,8 +90,10 @@ class WorkerPool:
         self._admission = Admission(queue_size)
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
+        self._held: deque[int] = deque()  # job ids no worker has yet (affinity=False only)
         self._next_id = 0
         self._closing = False
+        self._stops_sent = threading.Event()  # every worker has been told to stop
         self._startup_deaths = 0
         self._slots = [self._spawn(i) for i in range(workers)]
         self._reader = threading.Thread(
@@ -113,7 +122,15 @@ class WorkerPool:
         future: Future[JobResult] = Future()
         with self._lock:
             job_id, self._next_id = self._next_id, self._next_id + 1
-            slot = self._slots[self._place(job.path)]
+            if not self.affinity:
+                self._pending[job_id] = _Pending(job, future, HELD, on_finish)
+                self._held.append(job_id)
+                stranded = self._dispatch()
+        if not self.affinity:
+            self._fail_stranded(stranded)
+            return future
+        with self._lock:
+            slot = self._slots[self.worker_for(job.path)]
             if slot.dead:
                 self._admission.release()
                 future.set_result(
@@ -131,11 +148,39 @@ class WorkerPool:
             slot.jobs.put((job_id, job))
         return future
 
-    def _place(self, path: str) -> int:
-        if self.affinity:
-            return self.worker_for(path)
-        live = [s for s in self._slots if not s.dead] or self._slots
-        return min(live, key=lambda s: len(s.assigned)).index
+    def _dispatch(self) -> list[int]:
+        """(Lock held.) Give held jobs to idle workers, in submission order. Returns the held
+        jobs no worker will ever take (every slot given up); the caller fails them."""
+        live = [s for s in self._slots if not s.dead and s.process.is_alive()]
+        if not live and all(s.dead for s in self._slots):
+            stranded = list(self._held)
+            self._held.clear()
+            return stranded
+        for slot in live:
+            if not self._held:
+                break
+            if not slot.assigned:
+                job_id = self._held.popleft()
+                self._pending[job_id].slot = slot.index
+                slot.assigned.append(job_id)
+                slot.jobs.put((job_id, self._pending[job_id].job))
+        if self._closing and not self._held:
+            self._send_stops()
+        return []
+
+    def _send_stops(self) -> None:
+        """(Lock held.) Tell every worker to stop once its queue is done; only once."""
+        if self._stops_sent.is_set():
+            return
+        for slot in self._slots:
+            if not slot.dead:
+                slot.jobs.put(None)
+        self._stops_sent.set()
+
+    def _fail_stranded(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            error = WorkerDied("no render worker can start (see the log)")
+            self._finish(job_id, None, error)
 
     def pending(self) -> int:
         return self._admission.count
@@ -158,11 +203,21 @@ class WorkerPool:
             if self._closing:
                 return
             self._closing = True
+            cancelled: list[int] = []
             if cancel:
                 self._stop.set()
-            for slot in self._slots:
-                if not slot.dead:
-                    slot.jobs.put(None)
+                cancelled, self._held = list(self._held), deque()
+            if not self._held:
+                self._send_stops()
+        for job_id in cancelled:
+            self._finish(job_id, None)
+        # Held jobs are still handed out one by one as workers finish; the timeout below
+        # is for the last running renders only.
+        while not self._stops_sent.wait(1.0) and self._reader.is_alive():
+            pass
+        with self._lock:  # the reader is gone (no worker left): nobody will take these
+            stranded, self._held = list(self._held), deque()
+        self._fail_stranded(stranded)
         self._reader.join(STOP_TIMEOUT)
         if self._reader.is_alive():  # a render that hangs: its job fails with WorkerDied
             with self._lock:
@@ -235,11 +290,15 @@ class WorkerPool:
         if kind in ("done", "skipped"):
             self._finish(job_id, slot)
 
-    def _finish(self, job_id: int, slot: _Slot, error: PhizerError | None = None) -> None:
-        """The job leaves the pool: resolve (or cancel) its future, free its place."""
+    def _finish(self, job_id: int, slot: _Slot | None, error: PhizerError | None = None) -> None:
+        """The job leaves the pool: resolve (or cancel) its future, free its place (`slot`:
+        the worker it was given to, None for a held job)."""
         with self._lock:
             pending = self._pending.pop(job_id)
-            slot.assigned.remove(job_id)
+            if slot is not None:
+                slot.assigned.remove(job_id)
+            stranded = [] if self.affinity else self._dispatch()
+        self._fail_stranded(stranded)
         if error is not None and not pending.future.done():
             pending.future.set_result(JobResult(pending.job.path, (), error))
         pending.future.cancel()  # a no-op once resolved: only jobs that never ran
@@ -254,7 +313,6 @@ class WorkerPool:
         code = slot.process.exitcode
         with self._lock:
             died, closing = slot.running, self._closing
-            queued = [j for j in slot.assigned if j != died]
         if died is not None:
             path = self._pending[died].job.path
             logger.error(
@@ -270,11 +328,11 @@ class WorkerPool:
         if not slot.ready and not closing:
             self._startup_deaths += 1
         if closing or self._startup_deaths >= MAX_STARTUP_DEATHS:
-            self._retire(slot, queued, closing)
+            self._retire(slot, closing)
         else:
-            self._replace(slot, queued)
+            self._replace(slot)
 
-    def _retire(self, slot: _Slot, queued: list[int], closing: bool) -> None:
+    def _retire(self, slot: _Slot, closing: bool) -> None:
         """No replacement: the pool is closing, or workers die before they can take a job
         (then the slot's jobs fail at once and `alive()` turns False for /healthz)."""
         error = None
@@ -286,28 +344,33 @@ class WorkerPool:
                 slot.process.exitcode,
             )
             error = WorkerDied(f"render worker {slot.index} cannot start (see the log)")
-        for job_id in queued:
-            self._finish(job_id, slot, error)
         with self._lock:
             if closing:
                 self._slots.remove(slot)
             else:
                 slot.dead = True
+            queued = list(slot.assigned)
+        for job_id in queued:
+            self._finish(job_id, slot, error)
+        with self._lock:
+            stranded = self._dispatch() if not self.affinity else []
+        self._fail_stranded(stranded)
         slot.jobs.close()
         slot.jobs.cancel_join_thread()
 
-    def _replace(self, slot: _Slot, queued: list[int]) -> None:
+    def _replace(self, slot: _Slot) -> None:
         fresh = self._spawn(slot.index)
         with self._lock:
-            # Jobs submitted since `queued` was taken went to the dead worker's queue: the
-            # slot's list has them all (the job that died already left it), in order.
-            queued = list(slot.assigned)
-            for job_id in queued:
+            # The slot's list has every job still queued on the dead worker (the job that
+            # died already left it), in order, including any given to it since it died.
+            for job_id in slot.assigned:
                 fresh.assigned.append(job_id)
                 fresh.jobs.put((job_id, self._pending[job_id].job))
-            if self._closing:
+            if self._stops_sent.is_set():
                 fresh.jobs.put(None)
             self._slots[self._slots.index(slot)] = fresh
+            stranded = [] if self.affinity else self._dispatch()
+        self._fail_stranded(stranded)
         slot.jobs.close()
         slot.jobs.cancel_join_thread()
 

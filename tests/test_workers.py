@@ -233,11 +233,18 @@ def test_without_affinity_a_job_does_not_wait_behind_a_busy_worker(tmp_path: Pat
     same = [p for p in (f"{i}.jpg" for i in range(100)) if worker_index(p, 2) == 0][:2]
     os.mkfifo(originals / same[0])
     write_jpeg(originals, same[1])
-    with WorkerPool(config, workers=2, queue_size=4, affinity=False) as pool:
+    later = [f"later{i}.jpg" for i in range(3)]
+    for path in later:
+        write_jpeg(originals, path)
+    with WorkerPool(config, workers=2, queue_size=5, affinity=False) as pool:
         stuck = pool.submit(job_for(config, same[0]))
         writer = _open_when_read(originals / same[0])
         try:
             other = pool.submit(job_for(config, same[1])).result(timeout=60)
+            # Counting jobs per worker would queue one of these behind the stuck job: each
+            # goes to the worker that is free.
+            after = [pool.submit(job_for(config, p)) for p in later]
+            assert all(f.result(timeout=60).error is None for f in after)
             assert not stuck.done()
         finally:
             os.write(writer, (originals / same[1]).read_bytes())
