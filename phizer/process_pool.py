@@ -10,7 +10,8 @@ or garble the others. A dead worker is replaced; the job it was running fails wi
 Without affinity (warm) the parent holds the jobs and gives each worker its next one when it
 finishes the last, so no worker idles while another still has a queue: jobs differ in cost
 by 10x (a small JPEG against a 12-megapixel PNG), and spreading them by count would leave the
-end of a run to one worker.
+end of a run to one worker. Of the jobs it holds, a free worker gets the biggest original
+first (longest job first), so a big photo late in a listing does not finish the run alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import multiprocessing
 import queue
 import signal
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -90,7 +90,7 @@ class WorkerPool:
         self._admission = Admission(queue_size)
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
-        self._held: deque[int] = deque()  # job ids no worker has yet (affinity=False only)
+        self._held: list[int] = []  # job ids no worker has yet (affinity=False only)
         self._next_id = 0
         self._closing = False
         self._stops_sent = threading.Event()  # every worker has been told to stop
@@ -160,13 +160,20 @@ class WorkerPool:
             if not self._held:
                 break
             if not slot.assigned:
-                job_id = self._held.popleft()
+                job_id = max(self._held, key=self._cost)
+                self._held.remove(job_id)
                 self._pending[job_id].slot = slot.index
                 slot.assigned.append(job_id)
                 slot.jobs.put((job_id, self._pending[job_id].job))
         if self._closing and not self._held:
             self._send_stops()
         return []
+
+    def _cost(self, job_id: int) -> int:
+        """How long a held job is likely to take, for longest-first: its original's size in
+        bytes when the listing told it (a job without one goes last, in order)."""
+        known = self._pending[job_id].job.known
+        return known.size if known is not None and known.size is not None else -1
 
     def _send_stops(self) -> None:
         """(Lock held.) Tell every worker to stop once its queue is done; only once."""
@@ -206,7 +213,7 @@ class WorkerPool:
             cancelled: list[int] = []
             if cancel:
                 self._stop.set()
-                cancelled, self._held = list(self._held), deque()
+                cancelled, self._held = list(self._held), []
             if not self._held:
                 self._send_stops()
         for job_id in cancelled:
@@ -216,7 +223,7 @@ class WorkerPool:
         while not self._stops_sent.wait(1.0) and self._reader.is_alive():
             pass
         with self._lock:  # the reader is gone (no worker left): nobody will take these
-            stranded, self._held = list(self._held), deque()
+            stranded, self._held = list(self._held), []
         self._fail_stranded(stranded)
         self._reader.join(STOP_TIMEOUT)
         if self._reader.is_alive():  # a render that hangs: its job fails with WorkerDied

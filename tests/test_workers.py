@@ -19,7 +19,7 @@ from PIL import Image
 from phizer.config import CacheConfig, Config, SourceConfig
 from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
 from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
-from phizer.models import SizeSpec, StoredInfo
+from phizer.models import OriginalInfo, SizeSpec, StoredInfo
 from phizer.pipeline import Pipeline
 from phizer.sources.build import build_source
 from phizer.stores.dir import DirStore
@@ -143,6 +143,32 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(tmp_path: Path) -> N
         wait_until(pool.alive)
         assert pool.worker_pids() != [pid]
         assert pool.submit(job_for(config, "after.jpg")).result(timeout=60).error is None
+
+
+@pytest.mark.slow
+def test_without_affinity_the_biggest_waiting_original_goes_first(tmp_path: Path) -> None:
+    """Longest job first: a big photo late in the listing does not end the run alone."""
+    config = make_config(tmp_path)
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    os.mkfifo(originals / "first.jpg")
+    sizes = {"small.jpg": 10, "big.jpg": 9000, "medium.jpg": 500}
+    for path in [*sizes, "unknown.jpg"]:
+        write_jpeg(originals, path)
+    done: list[str] = []
+    with WorkerPool(config, workers=1, queue_size=5, affinity=False) as pool:
+        first = pool.submit(job_for(config, "first.jpg"))
+        writer = _open_when_read(originals / "first.jpg")
+        try:
+            for path in ["unknown.jpg", *sizes]:  # held while the worker is busy
+                known = OriginalInfo(path, size=sizes.get(path))
+                job = RenderJob(path, tuple(make_targets(config, path)), known)
+                pool.submit(job).add_done_callback(lambda f: done.append(f.result().path))
+        finally:
+            os.write(writer, (originals / "small.jpg").read_bytes())
+            os.close(writer)
+        assert first.result(timeout=60).error is None
+    assert done == ["big.jpg", "medium.jpg", "small.jpg", "unknown.jpg"]
 
 
 def _open_when_read(fifo: Path) -> int:
