@@ -113,7 +113,8 @@ class WorkerPool:
         block: bool = True,
         on_finish: Callable[[], None] | None = None,
     ) -> Future[JobResult]:
-        """Queue `job` on its path's worker; `Overloaded` when full and not `block`.
+        """Queue `job` on its path's worker (without affinity: hold it until a worker is
+        free); `Overloaded` when full and not `block`.
         `on_finish` is called once the whole job has left the pool (every target done, or
         failed, or cancelled), which may be well after the future resolved."""
         if self._closing:
@@ -149,8 +150,8 @@ class WorkerPool:
         return future
 
     def _dispatch(self) -> list[int]:
-        """(Lock held.) Give held jobs to idle workers, in submission order. Returns the held
-        jobs no worker will ever take (every slot given up); the caller fails them."""
+        """(Lock held.) Give held jobs to idle workers, biggest original first. Returns the
+        held jobs no worker will ever take (every slot given up); the caller fails them."""
         live = [s for s in self._slots if not s.dead and s.process.is_alive()]
         if not live and all(s.dead for s in self._slots):
             stranded = list(self._held)
@@ -314,12 +315,14 @@ class WorkerPool:
             pending.on_finish()
 
     def _worker_exited(self, slot: _Slot) -> None:
-        """Fail the job the worker was running; its queue goes to a replacement (or, when
-        the pool is closing, is cancelled)."""
+        """Fail the job the worker was running; its queue goes to a replacement (or, once
+        the pool is closing and every job has been handed out, is cancelled)."""
         slot.process.join()
         code = slot.process.exitcode
         with self._lock:
-            died, closing = slot.running, self._closing
+            died = slot.running
+            # Closing with jobs still held (warm, interrupted or not): they need workers.
+            closing = self._closing and self._stops_sent.is_set()
         if died is not None:
             path = self._pending[died].job.path
             logger.error(

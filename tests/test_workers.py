@@ -171,6 +171,31 @@ def test_without_affinity_the_biggest_waiting_original_goes_first(tmp_path: Path
     assert done == ["big.jpg", "medium.jpg", "small.jpg", "unknown.jpg"]
 
 
+@pytest.mark.slow
+def test_a_worker_killed_while_the_pool_closes_leaves_no_held_job_undone(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    os.mkfifo(originals / "stuck.jpg")
+    for path in ("a.jpg", "b.jpg"):
+        write_jpeg(originals, path)
+    pool = WorkerPool(config, workers=1, queue_size=3, affinity=False)
+    stuck = pool.submit(job_for(config, "stuck.jpg"))
+    writer = _open_when_read(originals / "stuck.jpg")
+    held = [pool.submit(job_for(config, p)) for p in ("a.jpg", "b.jpg")]
+    closer = threading.Thread(target=pool.close)  # waits for the held jobs
+    closer.start()
+    try:
+        [pid] = pool.worker_pids()
+        os.kill(pid, signal.SIGKILL)
+        assert isinstance(stuck.result(timeout=60).error, WorkerDied)
+        assert all(f.result(timeout=60).error is None for f in held)  # by a replacement
+    finally:
+        os.close(writer)
+        closer.join(60)
+    assert not closer.is_alive()
+
+
 def _open_when_read(fifo: Path) -> int:
     """A write end for `fifo`, once a worker has it open for reading (it then blocks)."""
     deadline = time.monotonic() + 60
