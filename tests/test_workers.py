@@ -120,11 +120,7 @@ def test_a_full_queue_refuses_without_blocking(config: Config) -> None:
 
 @pytest.mark.slow
 def test_a_killed_worker_fails_its_job_only_and_is_replaced(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    originals = tmp_path / "originals"
-    originals.mkdir()
-    os.mkfifo(originals / "stuck.jpg")  # the worker blocks reading it until we let go
-    write_jpeg(originals, "after.jpg")
+    config, originals = with_fifo(tmp_path, "stuck.jpg", "after.jpg")
     with WorkerPool(config, workers=1, queue_size=4) as pool:
         stuck = pool.submit(job_for(config, "stuck.jpg"))
         queued = pool.submit(job_for(config, "after.jpg"))
@@ -148,13 +144,8 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_without_affinity_the_biggest_waiting_original_goes_first(tmp_path: Path) -> None:
     """Longest job first: a big photo late in the listing does not end the run alone."""
-    config = make_config(tmp_path)
-    originals = tmp_path / "originals"
-    originals.mkdir()
-    os.mkfifo(originals / "first.jpg")
     sizes = {"small.jpg": 10, "big.jpg": 9000, "medium.jpg": 500}
-    for path in [*sizes, "unknown.jpg"]:
-        write_jpeg(originals, path)
+    config, originals = with_fifo(tmp_path, "first.jpg", *sizes, "unknown.jpg")
     done: list[str] = []
     with WorkerPool(config, workers=1, queue_size=5, affinity=False) as pool:
         first = pool.submit(job_for(config, "first.jpg"))
@@ -173,12 +164,7 @@ def test_without_affinity_the_biggest_waiting_original_goes_first(tmp_path: Path
 
 @pytest.mark.slow
 def test_a_worker_killed_while_the_pool_closes_leaves_no_held_job_undone(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    originals = tmp_path / "originals"
-    originals.mkdir()
-    os.mkfifo(originals / "stuck.jpg")
-    for path in ("a.jpg", "b.jpg"):
-        write_jpeg(originals, path)
+    config, originals = with_fifo(tmp_path, "stuck.jpg", "a.jpg", "b.jpg")
     pool = WorkerPool(config, workers=1, queue_size=3, affinity=False)
     stuck = pool.submit(job_for(config, "stuck.jpg"))
     writer = _open_when_read(originals / "stuck.jpg")
@@ -194,6 +180,18 @@ def test_a_worker_killed_while_the_pool_closes_leaves_no_held_job_undone(tmp_pat
         os.close(writer)
         closer.join(60)
     assert not closer.is_alive()
+
+
+def with_fifo(tmp_path: Path, fifo: str, *jpegs: str) -> tuple[Config, Path]:
+    """A config whose originals are `jpegs` and a FIFO named `fifo`: the worker that fetches
+    it blocks reading until the test lets go (see `_open_when_read`)."""
+    config = make_config(tmp_path)
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    os.mkfifo(originals / fifo)
+    for path in jpegs:
+        write_jpeg(originals, path)
+    return config, originals
 
 
 def _open_when_read(fifo: Path) -> int:
