@@ -39,7 +39,6 @@ WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(
 START_METHOD: Final = "spawn"
 STOP_TIMEOUT = 30.0  # seconds a closing pool waits for a running render before killing it
 MAX_STARTUP_DEATHS = 3  # in a row, before a slot is given up rather than respawned forever
-HELD: Final = -1  # the `_Pending.slot` of a job the pool holds until a worker is free
 
 
 @dataclass
@@ -60,7 +59,6 @@ class _Slot:
 class _Pending:
     job: RenderJob
     future: Future[JobResult]
-    slot: int  # HELD until a worker takes it
     on_finish: Callable[[], None] | None = None
 
 
@@ -124,7 +122,7 @@ class WorkerPool:
         with self._lock:
             job_id, self._next_id = self._next_id, self._next_id + 1
             if not self.affinity:
-                self._pending[job_id] = _Pending(job, future, HELD, on_finish)
+                self._pending[job_id] = _Pending(job, future, on_finish)
                 self._held.append(job_id)
                 stranded = self._dispatch()
         if not self.affinity:
@@ -144,7 +142,7 @@ class WorkerPool:
                 if on_finish is not None:
                     on_finish()
                 return future
-            self._pending[job_id] = _Pending(job, future, slot.index, on_finish)
+            self._pending[job_id] = _Pending(job, future, on_finish)
             slot.assigned.append(job_id)
             slot.jobs.put((job_id, job))
         return future
@@ -163,7 +161,6 @@ class WorkerPool:
             if not slot.assigned:
                 job_id = max(self._held, key=self._cost)
                 self._held.remove(job_id)
-                self._pending[job_id].slot = slot.index
                 slot.assigned.append(job_id)
                 slot.jobs.put((job_id, self._pending[job_id].job))
         if self._closing and not self._held:
