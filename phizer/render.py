@@ -28,7 +28,14 @@ from phizer.decode import (
     reduction_for,
     upright,
 )
-from phizer.encode import ANIMATION_FORMATS, Animation, Metadata, encode, encode_animation
+from phizer.encode import (
+    ANIMATION_FORMATS,
+    Animation,
+    Metadata,
+    encode,
+    encode_animation,
+    photographic,
+)
 from phizer.errors import BadRequest, PhizerError, Undecodable
 from phizer.geometry import Box, Plan, plan
 from phizer.models import CONTENT_TYPE_BY_FORMAT, Rendered, RenderTarget
@@ -89,11 +96,13 @@ def iter_renders(
             # The orientation only showed up in the decode (a PNG's late eXIf chunk).
             plans = [plan(t.size, source.width, source.height, t.crop) for t in targets]
         ladder = _Ladder(source)
+        photo = photographic(header.format, len(data), header.width * header.height)
         for index, (target, fmt, p) in enumerate(zip(targets, formats, plans, strict=True)):
             if index == 1 and first_fast and _finer(header, plans[1:], first):
                 ladder.rungs[0] = _redecode(data, limits, header, plans[1:])
             image = ladder.render(p)
-            yield _rendered(target, fmt, image, _encode(image, fmt, target, output, meta))
+            encoded = _encode(image, fmt, target, output, meta, photo=photo)
+            yield _rendered(target, fmt, image, encoded)
 
 
 def _finer(header: Header, rest: Sequence[Plan], done: Sequence[Plan]) -> bool:
@@ -277,12 +286,18 @@ def _metadata(im: Image.Image) -> Metadata:
 
 
 def _encode(
-    image: Image.Image, fmt: str, target: RenderTarget, output: OutputConfig, meta: Metadata
+    image: Image.Image,
+    fmt: str,
+    target: RenderTarget,
+    output: OutputConfig,
+    meta: Metadata,
+    *,
+    photo: bool = False,
 ) -> bytes:
     # An encoder failure (a WebP over 16383px, say) is phizer's, not the original's: a 500
     # with the encoder's reason.
     try:
-        return encode(image, fmt, target.size, output.canvas, meta)
+        return encode(image, fmt, target.size, output.canvas, meta, photo=photo)
     except DECODE_ERRORS as exc:
         raise PhizerError(f"cannot encode {target.key}: {exc}") from None
 

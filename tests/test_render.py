@@ -250,20 +250,45 @@ def test_thumbnails_are_baseline_jpeg_even_when_the_size_says_progressive() -> N
 
 
 def _zlib_level_class(png: bytes) -> int:
-    """FLEVEL of the first IDAT's zlib header: 1 for levels 2-5, 2 for level 6."""
+    """FLEVEL of the first IDAT's zlib header: 0 for the run-length strategy, 1 for levels
+    2-5, 2 for level 6."""
     at = png.index(b"IDAT") + 4
     return png[at + 1] >> 6
 
 
+def noisy_photo(width: int, height: int) -> Image.Image:
+    """Grain at every pixel, as a photograph's PNG copy has (over a byte a pixel)."""
+    grain = [Image.effect_noise((width, height), 40 + 10 * k) for k in range(3)]
+    return Image.blend(photo(width, height), Image.merge("RGB", grain), 0.5)
+
+
 def test_big_png_renders_trade_a_little_size_for_a_fast_zlib_level() -> None:
-    """Level 6 zlib is the costliest step of warming a PNG photo; thumbnails keep it."""
-    data = encoded(photo(900, 600), "PNG")
+    """Level 6 zlib is the costliest step of warming a PNG; thumbnails keep it. A graphic
+    (a few tenths of a byte a pixel) gets level 4, a photograph the run-length strategy."""
+    graphic = encoded(photo(900, 600), "PNG")
+    assert len(graphic) < 0.4 * 900 * 600
     big = RenderTarget(SizeSpec("b", 600, 600, "max"), "b")  # 600x400: 240,000 px
     small = RenderTarget(SizeSpec("s", 200, 200, "max"), "s")  # 200x133
-    r_big, r_small = render_all(data, [big, small], OUT, LIMITS)
+    r_big, r_small = render_all(graphic, [big, small], OUT, LIMITS)
     assert decoded(r_big).format == decoded(r_small).format == "PNG"
     assert _zlib_level_class(r_big.data) == 1
     assert _zlib_level_class(r_small.data) == 2
+
+    grainy = encoded(noisy_photo(900, 600), "PNG")
+    assert len(grainy) > 0.4 * 900 * 600
+    r_big, r_small = render_all(grainy, [big, small], OUT, LIMITS)
+    assert decoded(r_big).size == (600, 400)
+    assert _zlib_level_class(r_big.data) == 0
+    assert _zlib_level_class(r_small.data) == 2
+
+
+def test_png_renders_of_a_jpeg_use_the_photo_strategy() -> None:
+    """A JPEG is a photograph however well it compressed."""
+    data = encoded(photo(900, 600), "JPEG")
+    png = RenderTarget(SizeSpec("b", 600, 600, "max"), "b", format="PNG")
+    (r,) = render_all(data, [png], OUT, LIMITS)
+    assert decoded(r).format == "PNG"
+    assert _zlib_level_class(r.data) == 0
 
 
 def test_metadata_stripped_unless_kept() -> None:
