@@ -362,8 +362,7 @@ class WorkerPool:
         with self._lock:
             stranded = self._dispatch() if not self.affinity else []
         self._fail_stranded(stranded)
-        slot.jobs.close()
-        slot.jobs.cancel_join_thread()
+        _discard(slot.jobs)
 
     def _replace(self, slot: _Slot) -> None:
         fresh = self._spawn(slot.index)
@@ -378,8 +377,17 @@ class WorkerPool:
             self._slots[self._slots.index(slot)] = fresh
             stranded = [] if self.affinity else self._dispatch()
         self._fail_stranded(stranded)
-        slot.jobs.close()
-        slot.jobs.cancel_join_thread()
+        _discard(slot.jobs)
+
+
+def _discard(jobs: Any) -> None:
+    """Close a dead worker's queue and wait for its feeder thread (the worker is gone and
+    our read end is closed, so it ends at once). Left running, that daemon thread would
+    drop the queue's last semaphores at interpreter exit and could be frozen between
+    unlinking one and telling multiprocessing's resource tracker, which then warns of a
+    "leaked semaphore" on stderr (one warm run in about twenty did)."""
+    jobs.close()
+    jobs.join_thread()
 
 
 def _send_reply(results: Connection, job_id: int, result: JobResult) -> None:

@@ -82,6 +82,9 @@ def test_pool_stores_every_render_and_returns_bytes_only_for_reply_keys(config: 
         first = replied.result(timeout=60)
         rest = [f.result(timeout=60) for f in plain]
         wait_until(lambda: pool.pending() == 0)
+    # Closed means the queues' feeder threads are done too: one left to finish at exit
+    # could leave a semaphore behind and a "leaked semaphore" warning on stderr.
+    assert not [t for t in threading.enumerate() if t.name == "QueueFeederThread"]
     [outcome] = [o for o in first.outcomes if o.key == reply_key]
     assert outcome.data is not None
     assert Image.open(io.BytesIO(outcome.data)).size == (40, 40)
