@@ -31,6 +31,7 @@ from typing import Any, Final
 from phizer.config import Config
 from phizer.errors import PhizerError, WorkerDied
 from phizer.jobs import Admission, JobResult, RenderJob, run_job, worker_index
+from phizer.malloc import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(message)s"
@@ -399,6 +400,7 @@ def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any, log_
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # A spawned process starts with no logging set up: log like the parent, to its stderr.
     logging.basicConfig(level=log_level, format=WORKER_LOG_FORMAT)
+    keep_freed_memory()
     from phizer.pipeline import Pipeline
 
     try:
