@@ -8,7 +8,9 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
+from phizer import jpeg_scale
 from phizer.config import LimitsConfig, OutputConfig
+from phizer.decode import draft, reduction_for
 from phizer.errors import BadRequest, TooLarge, Undecodable, UnsupportedFormat
 from phizer.models import CropBox, Mode, Rendered, RenderTarget, SizeSpec
 from phizer.render import iter_renders, probe, render_all
@@ -189,6 +191,33 @@ def test_big_jpeg_is_upright_and_faithful_after_shrink_on_load(orientation: int)
     # Measured: 0.59 here; ignoring the partial pixel gives 0.9-1.2.
     assert mean_diff(got, reference(shown, (240, 160))) < 0.8
     assert "exif" not in got.info or got.getexif().get(0x0112) is None
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_three_eighths_decode_is_upright_and_faithful(orientation: int) -> None:
+    """500px of a 2006px photo: 1/4 leaves too little margin, 3/8 (753px) enough; the
+    partial pixel (752.25 of 753) must not shift the render either."""
+    original = photo(2006, 1338)
+    data = jpeg_with_orientation(original, orientation)
+    with Image.open(io.BytesIO(data)) as im:
+        stored = im.size  # sideways for orientation 6
+        assert draft(im, 500 / 2006) == (0, 0, stored[0] * 3 / 8, stored[1] * 3 / 8)
+        im.load()
+        assert im.size == (-(-stored[0] * 3 // 8), -(-stored[1] * 3 // 8))  # 753 x 502
+    [r] = render_all(data, [target("max", 500, 500, format="PNG")], OUT, LIMITS)
+    got = decoded(r)
+    assert got.size == (500, 333)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    assert mean_diff(got, reference(shown, (500, 333))) < 0.8
+
+
+def test_three_eighths_decoding_works_on_this_pillow() -> None:
+    """The check that turns 3/8 on passes with the Pillow phizer installs (libjpeg-turbo),
+    so the step is really used, not silently skipped."""
+    assert jpeg_scale.supported()
+    assert reduction_for(0.25) == jpeg_scale.REDUCTION
+    assert reduction_for(0.26) == 2
+    assert reduction_for(0.125) == 4
 
 
 def test_alpha_kept_in_png_and_flattened_on_the_canvas_in_jpeg() -> None:
