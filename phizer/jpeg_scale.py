@@ -52,7 +52,7 @@ def draft_three_eighths(im: Image.Image) -> tuple[float, float, float, float] | 
 @functools.cache
 def supported() -> bool:
     """Whether this Pillow decodes at 3/8 as `draft_three_eighths` expects (checked once per
-    process, on a 64x48 JPEG, against a full decode resized to the same 24x18)."""
+    process: a 64x48 JPEG must come out 24x18 and match its picture box-averaged to that)."""
     if not features.check_feature("libjpeg_turbo"):
         return False
     picture = Image.linear_gradient("L").resize((64, 48)).convert("RGB")

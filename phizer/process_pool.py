@@ -363,7 +363,7 @@ class WorkerPool:
         with self._lock:
             stranded = self._dispatch() if not self.affinity else []
         self._fail_stranded(stranded)
-        _discard(slot.jobs)
+        _discard(slot.jobs, drained=slot.process.exitcode == 0)
 
     def _replace(self, slot: _Slot) -> None:
         fresh = self._spawn(slot.index)
@@ -378,17 +378,22 @@ class WorkerPool:
             self._slots[self._slots.index(slot)] = fresh
             stranded = [] if self.affinity else self._dispatch()
         self._fail_stranded(stranded)
-        _discard(slot.jobs)
+        _discard(slot.jobs, drained=False)
 
 
-def _discard(jobs: Any) -> None:
-    """Close a dead worker's queue and wait for its feeder thread (the worker is gone and
-    our read end is closed, so it ends at once). Left running, that daemon thread would
-    drop the queue's last semaphores at interpreter exit and could be frozen between
-    unlinking one and telling multiprocessing's resource tracker, which then warns of a
-    "leaked semaphore" on stderr (one warm run in about twenty did)."""
+def _discard(jobs: Any, *, drained: bool) -> None:
+    """Close a gone worker's queue. A worker that exited cleanly (`drained`) had read all
+    of it, so the queue's feeder thread ends at once: wait for it, so the queue's
+    semaphores are released here. Left to itself, that daemon thread could release them
+    at interpreter exit and be frozen between unlinking one and telling multiprocessing's
+    resource tracker, which then warns of a "leaked semaphore" on stderr (one warm run in
+    about twenty did). A worker that died may have left a full pipe, on which the feeder
+    could block for good: that one is not waited for."""
     jobs.close()
-    jobs.join_thread()
+    if drained:
+        jobs.join_thread()
+    else:
+        jobs.cancel_join_thread()
 
 
 def _send_reply(results: Connection, job_id: int, result: JobResult) -> None:
