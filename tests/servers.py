@@ -255,9 +255,13 @@ def start_seaweedfs(workdir: Path, attempts: int = 20, extra_args: Sequence[str]
     raise RuntimeError(f"SeaweedFS did not start; last log:\n{last}")
 
 
-def restart_seaweedfs(server: SeaweedFS) -> None:
+def restart_seaweedfs(
+    server: SeaweedFS, readable: tuple[str, str] | None = None, timeout: float = 30
+) -> None:
     """Start a stopped `weed mini` again on its ports and its data directory: the same
-    endpoint, buckets and objects, as when an S3 server that went away comes back."""
+    endpoint, buckets and objects, as when an S3 server that went away comes back.
+    /healthz answers before the volume server has re-registered its volumes, and until then
+    a GET of an existing object is a 500; with `readable` (bucket, key), wait for that GET."""
     port = int(server.endpoint_url.rsplit(":", 1)[1])
     weed = _launch(server.workdir, port, fresh=False)
     if not _healthy(weed, f"{server.endpoint_url}/healthz"):
@@ -265,6 +269,17 @@ def restart_seaweedfs(server: SeaweedFS) -> None:
         log = (server.workdir / "weed.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"SeaweedFS did not restart on port {port}; last log:\n{log}")
     server.process = weed
+    if readable is None:
+        return
+    client, deadline = server.client(), time.monotonic() + timeout
+    while True:
+        try:
+            client.get_object(Bucket=readable[0], Key=readable[1])["Body"].read()
+            return
+        except Exception as exc:  # botocore's ClientError or a connection error
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS restarted but cannot read {readable}") from exc
+            time.sleep(0.2)
 
 
 def _launch(

@@ -99,7 +99,7 @@ def test_warm_reports_what_it_could_not_fetch_once_s3_is_gone_and_a_rerun_finish
     for name in after:
         assert name in err  # each failure is logged with its path
 
-    restart_seaweedfs(own_s3)  # back: a rerun renders exactly what is missing
+    restart_seaweedfs(own_s3, (master["bucket"], after[0]))  # back: a rerun renders what is missing
     rerun = subprocess.run(
         [*command, "--workers", "1"],
         input="".join(f"{n}\n" for n in names),
