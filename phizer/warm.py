@@ -41,6 +41,11 @@ from phizer.warm_run import Interrupt, Tally, Window
 logger = logging.getLogger(__name__)
 
 JOBS_PER_WORKER = 4  # enough queued work that no worker waits for the listing
+# Jobs held beyond that, so the pool's biggest-first has a choice: with only a few jobs in
+# view, a big original late in a listing is started when it is reached and can finish the
+# run alone (a 12-megapixel PNG takes ten times a small JPEG). A job held is a path and
+# its targets, so memory stays flat whatever the listing's length.
+LOOKAHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class Warm:
         from phizer.workers import Pool, make_pool
 
         workers = self.opts.workers
-        window = Window(workers * JOBS_PER_WORKER, self.interrupt.event)
+        window = Window(workers * JOBS_PER_WORKER + LOOKAHEAD, self.interrupt.event)
         pool: Pool | None = None
         try:
             for path, known, stale in self._plan(freshness):

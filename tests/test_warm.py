@@ -159,3 +159,29 @@ def test_from_file_fetches_each_original_once_and_a_rerun_fetches_none(
     assert code == 0
     assert (second["rendered"], second["skipped"]) == (0, 120)
     assert origin.seen == []  # not a GET, not a HEAD
+
+
+@pytest.mark.slow
+def test_a_big_original_listed_last_is_not_left_to_finish_the_run(
+    tmp_path: Path, warm: Warm
+) -> None:
+    """Warm looks far enough ahead in the listing for the pool's biggest-first to reach a
+    big original listed last: it is rendered second (the first job goes out before the
+    listing is read), not when the listing gets to it."""
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    for i in range(12):
+        Image.new("RGB", (160, 120), (10 * i, 80, 40)).save(originals / f"a{i:02d}.jpg")
+    grain = [Image.effect_noise((1200, 900), 60) for _ in range(3)]
+    Image.merge("RGB", grain).save(originals / "z.png")  # ~3 MB, listed last
+    write_config(tmp_path)
+
+    code, summary = warm("--workers", "1")
+
+    assert code == 0, summary
+    assert summary["rendered"] == 13 * 3
+    order = sorted(
+        (render.stat().st_mtime_ns, render.name)
+        for render in (tmp_path / "renders" / "100x100").iterdir()
+    )
+    assert [name for _, name in order].index("z.png") <= 1, order
