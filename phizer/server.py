@@ -184,6 +184,11 @@ class _RequestHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
+    # What http.server refuses before the app sees it (a request line over 64 KiB: 414; a
+    # header line too long, or too many: 431; a malformed request line: 400; HTTP/2: 505)
+    # is an HTML page by default; like the app's own refusals, make it one line of text.
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
 
     def setup(self) -> None:
         super().setup()

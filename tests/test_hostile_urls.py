@@ -207,6 +207,13 @@ def assert_refused(site: Site, answer: Answer, allowed: set[int]) -> None:
     assert answer.status in allowed, (answer.status, answer.body[:200])
     assert site.canary not in answer.body
     assert b"Traceback" not in answer.body
+    assert_plain_text(answer)
+
+
+def assert_plain_text(answer: Answer) -> None:
+    """Every refusal, the HTTP server's own included, is a line of text, never a page."""
+    assert answer.headers.get("content-type", "").startswith("text/plain"), answer.headers
+    assert answer.body.startswith(b"%d " % answer.status), answer.body[:200]
 
 
 TRAVERSALS = [
@@ -442,6 +449,8 @@ def test_over_long_and_too_many_headers(attack: Site) -> None:
         answer = request(attack.url, "/220x220/a.jpg", headers=headers)
         assert answer.status in allowed, (answer.status, answer.body[:200])
         assert attack.canary not in answer.body
+        if answer.status != 200:
+            assert_plain_text(answer)
 
 
 @pytest.mark.parametrize(
