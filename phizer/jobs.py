@@ -86,9 +86,9 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
     fetch_seconds = 0.0
     try:
         # A job with a reply has a client waiting for its first target (serve puts the
-        # requested render first): decode for that one first.
+        # requested render first): decode for that one first, render ahead the others.
         renders = pipeline.render_and_store(
-            job.path, job.targets, job.known, first_fast=bool(job.reply)
+            job.path, job.targets, job.known, render_ahead=bool(job.reply)
         )
         for result in renders:
             rendered, fetch_seconds = result.rendered, result.fetch_seconds

@@ -124,22 +124,15 @@ class Misses:
 
     def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
         """The requested render first; then, for plain resizes with render-ahead on, the
-        original's other sizes in the same format that the store does not hold yet (one
-        stat each): rewriting a stored render would waste the work and change its ETag and
-        Last-Modified under every cache that holds it."""
+        original's other sizes in the same format (the worker renders those only where the
+        store does not hold them yet, once the requested one is stored: see
+        `Pipeline.render_and_store`)."""
         config = self.config
         wanted = make_targets(config, url.path, [size], [url.variant], url.crop)
         if url.crop is None and config.server.render_ahead:
             others = [s for s in config.sizes if s != size]
-            ahead = make_targets(config, url.path, others, [url.variant])
-            wanted += [t for t in ahead if not self._stored(t.key)]
+            wanted += make_targets(config, url.path, others, [url.variant])
         return tuple(wanted)
-
-    def _stored(self, key: str) -> bool:
-        try:
-            return self.store.stat(key) is not None
-        except StoreError:
-            return False  # render it: storing may work again by then
 
     def _record(self, result: JobResult) -> None:
         self.metrics.render_seconds.observe(result.seconds)

@@ -59,20 +59,35 @@ class Pipeline:
         targets: Sequence[RenderTarget],
         known: OriginalInfo | None = None,
         *,
-        first_fast: bool = False,
+        render_ahead: bool = False,
     ) -> Iterator[StoredResult]:
         """As `render`, storing each render as soon as it exists. A store failure is logged
         and reported (`stored=False`), not raised: serve can still answer with the image.
-        `first_fast`: someone waits for the first target (see `iter_renders`)."""
+        `render_ahead` (serve's miss): someone waits for the first target, decoded for it
+        first (see `iter_renders`); the others follow from the same decode only where the
+        store does not hold them yet, asked once the first is stored, so the client never
+        waits for those stats. Rewriting a stored render would waste the work and change its
+        ETag and Last-Modified under every cache that holds it."""
         started = time.monotonic()
         original = self.source.fetch(path, known)
         fetched = time.monotonic() - started
         config = self.config
         renders = iter_renders(
-            original.data, targets, config.output, config.limits, first_fast=first_fast
+            original.data,
+            targets,
+            config.output,
+            config.limits,
+            first_fast=render_ahead,
+            wanted=self._not_stored if render_ahead else None,
         )
         for rendered in renders:
             yield StoredResult(rendered, self._store(rendered, path), fetched)
+
+    def _not_stored(self, target: RenderTarget) -> bool:
+        try:
+            return self.store.stat(target.key) is None
+        except StoreError:
+            return True  # render it: storing may work again by then
 
     def _store(self, rendered: Rendered, path: str) -> bool:
         try:

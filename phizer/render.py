@@ -10,7 +10,7 @@ resampled with LANCZOS from the smallest already-made render that still has at l
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -75,6 +75,7 @@ def iter_renders(
     limits: LimitsConfig,
     *,
     first_fast: bool = False,
+    wanted: Callable[[RenderTarget], bool] | None = None,
 ) -> Iterator[Rendered]:
     """One render per target, in `targets` order, all from one decode of `data`. Refusals
     (format, pixel and frame caps, crop boxes) are raised before the decode and the first
@@ -83,12 +84,15 @@ def iter_renders(
     `first_fast` (serve: a client waits for the first target, the rest is render-ahead):
     decode a JPEG as small as the first target allows, and decode it a second time, bigger,
     only if a later target needs more pixels. A 220px miss then costs what a 220px render
-    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs."""
+    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs.
+
+    `wanted` is asked about each target after the first once the first has been yielded
+    (so never while a client waits); the targets it turns down are not rendered."""
     with opened(data, limits) as (im, header):
         formats = [_output_format(header.format, t) for t in targets]
         plans = [plan(t.size, header.width, header.height, t.crop) for t in targets]
         if header.frames > 1 and any(f in ANIMATION_FORMATS for f in formats):
-            yield from _animated(im, header, targets, formats, plans, output)
+            yield from _animated(im, header, targets, formats, plans, output, wanted)
             return
         first = plans[:1] if first_fast else plans
         source, meta = _decode_still(im, header, first, output.keep_metadata)
@@ -97,12 +101,20 @@ def iter_renders(
             plans = [plan(t.size, source.width, source.height, t.crop) for t in targets]
         ladder = _Ladder(source)
         photo = photographic(header.format, len(data), header.width * header.height)
-        for index, (target, fmt, p) in enumerate(zip(targets, formats, plans, strict=True)):
-            if index == 1 and first_fast and _finer(header, plans[1:], first):
-                ladder.rungs[0] = _redecode(data, limits, header, plans[1:])
+        jobs = list(zip(targets, formats, plans, strict=True))
+
+        def render(target: RenderTarget, fmt: str, p: Plan) -> Rendered:
             image = ladder.render(p)
             encoded = _encode(image, fmt, target, output, meta, photo=photo)
-            yield _rendered(target, fmt, image, encoded)
+            return _rendered(target, fmt, image, encoded)
+
+        for job in jobs[:1]:
+            yield render(*job)
+        rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
+        if rest and first_fast and _finer(header, [p for _, _, p in rest], first):
+            ladder.rungs[0] = _redecode(data, limits, header, [p for _, _, p in rest])
+        for job in rest:
+            yield render(*job)
 
 
 def _finer(header: Header, rest: Sequence[Plan], done: Sequence[Plan]) -> bool:
@@ -230,10 +242,12 @@ def _animated(
     formats: Sequence[str],
     plans: Sequence[Plan],
     output: OutputConfig,
+    wanted: Callable[[RenderTarget], bool] | None,
 ) -> Iterator[Rendered]:
     """Every frame resampled for the targets that keep the animation (GIF, WebP); the
     others get the first frame. Frames are decoded one at a time and only their renders kept,
-    so memory is bounded by the frame cap times the render sizes."""
+    so memory is bounded by the frame cap times the render sizes. (All targets' frames are
+    resampled in that one pass; `wanted` only spares the encoding.)"""
     animate = [fmt in ANIMATION_FORMATS for fmt in formats]
     renders: list[list[Image.Image]] = [[] for _ in targets]
     durations: list[int] = []
@@ -252,7 +266,10 @@ def _animated(
                 renders[k].append(resample(frame, box, (p.width, p.height)))
     loop = im.info.get("loop")
     timing = Animation(tuple(durations), int(loop) if loop is not None else None)
-    for target, fmt, frames, moving in zip(targets, formats, renders, animate, strict=True):
+    jobs = zip(targets, formats, renders, animate, strict=True)
+    for index, (target, fmt, frames, moving) in enumerate(jobs):
+        if index and wanted is not None and not wanted(target):
+            continue
         if moving:
             data = _encode_animation(frames, fmt, target, timing)
         else:

@@ -178,6 +178,33 @@ def test_first_fast_decodes_small_for_the_first_target_and_again_for_bigger_ones
         assert mean_diff(decoded(slow), decoded(quick)) < 0.8
 
 
+@pytest.mark.parametrize("still", [True, False])
+def test_wanted_is_asked_only_after_the_first_render_and_skips_what_it_turns_down(
+    still: bool,
+) -> None:
+    """serve's render-ahead asks the store which sizes it lacks: never before the client's
+    render is out, and a size it holds is not rendered again (still and animated)."""
+    if still:
+        data = encoded(photo(400, 300))
+    else:
+        frames = [photo(400, 300).convert("P"), photo(400, 300).rotate(90).convert("P")]
+        data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    targets = [target("fill", 60, 60), target("max", 200, 200), target("max", 100, 100)]
+    asked: list[str] = []
+
+    def wanted(t: RenderTarget) -> bool:
+        asked.append(t.key)
+        return t.key != "200x200/a"
+
+    renders = iter_renders(data, targets, OUT, LIMITS, first_fast=True, wanted=wanted)
+    first = next(renders)
+    assert (first.width, first.height) == (60, 60)
+    assert asked == []
+    rest = list(renders)
+    assert sorted(asked) == ["100x100/a", "200x200/a"]
+    assert [(r.width, r.height) for r in rest] == [(100, 75)]
+
+
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_big_jpeg_is_upright_and_faithful_after_shrink_on_load(orientation: int) -> None:
     """Sizes that are not multiples of 8 leave a partial pixel after a DCT-scaled decode, on
