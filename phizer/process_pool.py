@@ -122,35 +122,25 @@ class WorkerPool:
         future: Future[JobResult] = Future()
         with self._lock:
             job_id, self._next_id = self._next_id, self._next_id + 1
+            self._pending[job_id] = _Pending(job, future, on_finish)
             if not self.affinity:
-                self._pending[job_id] = _Pending(job, future, on_finish)
                 self._held.append(job_id)
                 stranded = self._dispatch()
-        if not self.affinity:
-            self._fail_stranded(stranded)
-            return future
-        with self._lock:
-            slot = self._slots[self.worker_for(job.path)]
-            if slot.dead:
-                self._admission.release()
-                future.set_result(
-                    JobResult(
-                        job.path,
-                        (),
-                        WorkerDied(f"render worker {slot.index} cannot start (see the log)"),
-                    )
-                )
-                if on_finish is not None:
-                    on_finish()
-                return future
-            self._pending[job_id] = _Pending(job, future, on_finish)
-            slot.assigned.append(job_id)
-            slot.jobs.put((job_id, job))
+            elif (slot := self._slots[self.worker_for(job.path)]).dead:
+                stranded = [job_id]  # its worker was given up
+            else:
+                slot.assigned.append(job_id)
+                slot.jobs.put((job_id, job))
+                stranded = []
+        self._fail_stranded(stranded)
         return future
 
     def _dispatch(self) -> list[int]:
         """(Lock held.) Give held jobs to idle workers, biggest original first. Returns the
-        held jobs no worker will ever take (every slot given up); the caller fails them."""
+        held jobs no worker will ever take (every slot given up); the caller fails them.
+        With affinity nothing is held: every job went to its path's worker."""
+        if self.affinity:
+            return []
         live = [s for s in self._slots if not s.dead and s.process.is_alive()]
         if not live and all(s.dead for s in self._slots):
             stranded = list(self._held)
@@ -185,7 +175,7 @@ class WorkerPool:
 
     def _fail_stranded(self, job_ids: list[int]) -> None:
         for job_id in job_ids:
-            error = WorkerDied("no render worker can start (see the log)")
+            error = WorkerDied("no render worker for it can start (see the log)")
             self._finish(job_id, None, error)
 
     def pending(self) -> int:
@@ -303,7 +293,7 @@ class WorkerPool:
             pending = self._pending.pop(job_id)
             if slot is not None:
                 slot.assigned.remove(job_id)
-            stranded = [] if self.affinity else self._dispatch()
+            stranded = self._dispatch()
         self._fail_stranded(stranded)
         if error is not None and not pending.future.done():
             pending.future.set_result(JobResult(pending.job.path, (), error))
@@ -361,7 +351,7 @@ class WorkerPool:
         for job_id in queued:
             self._finish(job_id, slot, error)
         with self._lock:
-            stranded = self._dispatch() if not self.affinity else []
+            stranded = self._dispatch()
         self._fail_stranded(stranded)
         _discard(slot.jobs, drained=slot.process.exitcode == 0)
 
@@ -376,7 +366,7 @@ class WorkerPool:
             if self._stops_sent.is_set():
                 fresh.jobs.put(None)
             self._slots[self._slots.index(slot)] = fresh
-            stranded = [] if self.affinity else self._dispatch()
+            stranded = self._dispatch()
         self._fail_stranded(stranded)
         _discard(slot.jobs, drained=False)
 
