@@ -278,16 +278,10 @@ def test_a_worker_that_cannot_build_its_pipeline_fails_each_job_with_the_reason(
 
 @pytest.mark.slow
 def test_without_affinity_a_job_does_not_wait_behind_a_busy_worker(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    originals = tmp_path / "originals"
-    originals.mkdir()
     # Two paths of the same worker: with affinity the second would queue behind the first.
     same = [p for p in (f"{i}.jpg" for i in range(100)) if worker_index(p, 2) == 0][:2]
-    os.mkfifo(originals / same[0])
-    write_jpeg(originals, same[1])
     later = [f"later{i}.jpg" for i in range(3)]
-    for path in later:
-        write_jpeg(originals, path)
+    config, originals = with_fifo(tmp_path, same[0], same[1], *later)
     with WorkerPool(config, workers=2, queue_size=5, affinity=False) as pool:
         stuck = pool.submit(job_for(config, same[0]))
         writer = _open_when_read(originals / same[0])
