@@ -39,6 +39,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
     pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning"),
     pytest.mark.filterwarnings("ignore:Possibly corrupt EXIF:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),
 ]
 EXAMPLES = int(os.environ.get("PHIZER_FUZZ_EXAMPLES", "200"))
 # Seconds one example may take. Generous for a loaded 2-core CI machine; the point is that a
