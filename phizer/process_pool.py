@@ -12,10 +12,22 @@ finishes the last, so no worker idles while another still has a queue: jobs diff
 by 10x (a small JPEG against a 12-megapixel PNG), and spreading them by count would leave the
 end of a run to one worker. Of the jobs it holds, a free worker gets the biggest original
 first (longest job first), so a big photo late in a listing does not finish the run alone.
+
+Workers are spawned (a fresh interpreter): the parent runs threads (the result reader, queue
+feeders, serve's request threads), which a fork would copy in whatever state they were in.
+A pool made with `fork=True` (warm's) starts its first workers by forking instead while this
+process still runs no other thread, which is safe. A spawned worker takes ~0.25 s to start an
+interpreter and import phizer before its first render; a forked one starts with what warm
+has loaded and imports only the render engine.
+That is what a cron warm of a few new photos mostly spends: a two-worker warm of one photo
+took 0.62 s instead of 0.84 (0.7 CPU-s instead of 1.1), a warm of the benchmark corpus 5%
+less with two workers. Workers that replace dead ones are spawned, since the pool's own
+threads run by then; so are warm's on a terminal, where the progress bar has its threads.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import queue
@@ -36,8 +48,7 @@ from phizer.malloc import keep_freed_memory
 logger = logging.getLogger(__name__)
 WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(message)s"
 
-# "spawn": the parent runs threads (result reader, queue feeders), which fork must not copy.
-START_METHOD: Final = "spawn"
+START_METHOD: Final = "spawn"  # see the module docstring for when a pool forks instead
 STOP_TIMEOUT = 30.0  # seconds a closing pool waits for a running render before killing it
 MAX_STARTUP_DEATHS = 3  # in a row, before a slot is given up rather than respawned forever
 
@@ -74,10 +85,13 @@ class WorkerPool:
         shard_count: int = 1,
         *,
         affinity: bool = True,
+        fork: bool = False,
     ) -> None:
         """`affinity=False` gives each job to the next worker to be free instead of its
         path's worker: for warm, which fetches each original once, so no cache is kept warm
-        and hash placement would only leave workers idle while another has a queue."""
+        and hash placement would only leave workers idle while another has a queue.
+        `fork=True`: fork the first workers while this process has no other thread (see the
+        module docstring)."""
         if workers < 1:
             raise ValueError(f"a WorkerPool needs at least 1 worker, not {workers}")
         self.config = config
@@ -85,6 +99,7 @@ class WorkerPool:
         self.shard_count = shard_count
         self.affinity = affinity
         self._ctx = multiprocessing.get_context(START_METHOD)
+        self._fork = fork
         self._stop = self._ctx.Event()  # set: workers start no further jobs
         self._admission = Admission(queue_size)
         self._lock = threading.Lock()
@@ -233,13 +248,25 @@ class WorkerPool:
     def _spawn(self, index: int) -> _Slot:
         jobs = self._ctx.Queue()
         receive, send = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(
+        forking = self._fork and threading.active_count() == 1
+        context = multiprocessing.get_context("fork") if forking else self._ctx
+        process = context.Process(
             target=_worker_main,
             name=f"phizer-worker-{index}",
             args=(self.config, jobs, send, self._stop, logging.getLogger().getEffectiveLevel()),
             daemon=True,
         )
-        process.start()
+        if forking:
+            # Out of the collector's sight until the fork is done, the objects this process
+            # already has (a warm's freshness index can be large) are never scanned by the
+            # child's collector, so their pages stay shared rather than copied into it.
+            gc.freeze()
+            try:
+                process.start()
+            finally:
+                gc.unfreeze()
+        else:
+            process.start()
         send.close()  # the worker holds the only write end: EOF means it is gone
         return _Slot(index, process, jobs, receive)
 
@@ -393,8 +420,12 @@ def _send_reply(results: Connection, job_id: int, result: JobResult) -> None:
 def _worker_main(config: Config, jobs: Any, results: Connection, stop: Any, log_level: int) -> None:
     """A worker process: one Pipeline, kept for the life of the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    # A spawned process starts with no logging set up: log like the parent, to its stderr.
-    logging.basicConfig(level=log_level, format=WORKER_LOG_FORMAT)
+    # A forked worker inherits the parent's handler (warm's clean stop), which would keep
+    # it alive through a SIGTERM meant to end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Log to stderr at the parent's level, marked as this worker's (a forked worker would
+    # otherwise keep the parent's handlers and format).
+    logging.basicConfig(level=log_level, format=WORKER_LOG_FORMAT, force=True)
     keep_freed_memory()
     from phizer.pipeline import Pipeline
 

@@ -200,7 +200,12 @@ class Warm:
                     break  # interrupted while waiting for room
                 if pool is None:
                     pool = make_pool(
-                        self.config, workers, window.limit, self.opts.shard[1], affinity=False
+                        self.config,
+                        workers,
+                        window.limit,
+                        self.opts.shard[1],
+                        affinity=False,
+                        fork=True,
                     )
                 future = pool.submit(RenderJob(path, tuple(stale), known))
                 future.add_done_callback(partial(self._done, window))

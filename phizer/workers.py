@@ -77,13 +77,20 @@ class Pool(Protocol):
 
 
 def make_pool(
-    config: Config, workers: int, queue_size: int, shard_count: int = 1, *, affinity: bool = True
+    config: Config,
+    workers: int,
+    queue_size: int,
+    shard_count: int = 1,
+    *,
+    affinity: bool = True,
+    fork: bool = False,
 ) -> Pool:
     """Processes when `workers` >= 1, threads in this process when 0. `affinity=False`:
-    jobs go to the least busy worker rather than their path's (see `WorkerPool`)."""
+    jobs go to the least busy worker rather than their path's; `fork`: workers may start by
+    fork (see `WorkerPool`)."""
     if workers == 0:
         return InlinePool(config, queue_size)
-    return WorkerPool(config, workers, queue_size, shard_count, affinity=affinity)
+    return WorkerPool(config, workers, queue_size, shard_count, affinity=affinity, fork=fork)
 
 
 class InlinePool:

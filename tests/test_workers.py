@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -297,3 +299,80 @@ def test_without_affinity_a_job_does_not_wait_behind_a_busy_worker(tmp_path: Pat
             os.close(writer)
         assert stuck.result(timeout=60).error is None
     assert other.error is None
+
+
+# Run in a process of its own: a pytest worker runs threads, so its pools always spawn.
+FORKING_POOL = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from PIL import Image
+from phizer.config import CacheConfig, Config, SourceConfig
+from phizer.jobs import RenderJob
+from phizer.models import SizeSpec
+from phizer.process_pool import WorkerPool
+from phizer.targets import make_targets
+
+root = Path(sys.argv[1])
+(root / "originals").mkdir()
+for name in ("a", "b", "c"):
+    Image.new("RGB", (160, 120), (200, 80, 40)).save(root / "originals" / f"{name}.jpg")
+config = Config(
+    master=SourceConfig(type="dir", path=root / "originals"),
+    store=SourceConfig(type="dir", path=root / "renders"),
+    cache=CacheConfig(path=root / "cache"),
+    sizes=(SizeSpec("s", 40, 40, "fill"),),
+)
+signal.signal(signal.SIGTERM, lambda *_: None)  # as warm's clean stop does
+
+
+def started_by(pid):  # a forked worker has this process's command line
+    same = Path(f"/proc/{pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes()
+    return "fork" if same else "spawn"
+
+
+def render(pool, name):
+    path = f"{name}.jpg"
+    job = RenderJob(path, tuple(make_targets(config, path)), None)
+    assert pool.submit(job).result(timeout=60).error is None
+
+
+with WorkerPool(config, 1, 4, affinity=False, fork=True) as pool:
+    [first] = pool.worker_pids()
+    print(started_by(first))
+    render(pool, "a")
+    os.kill(first, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while pool.worker_pids() == [first] or not pool.alive():
+        assert time.monotonic() < deadline, "the worker outlived SIGTERM"
+        time.sleep(0.02)
+    print(started_by(pool.worker_pids()[0]))
+    render(pool, "b")
+busy = threading.Event()
+threading.Thread(target=busy.wait).start()
+with WorkerPool(config, 1, 4, affinity=False, fork=True) as pool:
+    print(started_by(pool.worker_pids()[0]))
+    render(pool, "c")
+busy.set()
+"""
+
+
+@pytest.mark.slow
+def test_a_forking_pool_forks_only_while_alone_and_its_workers_die_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """warm's pool forks its first workers (no import wait). A forked worker must not keep
+    the parent's SIGTERM handler, or a SIGTERM would leave it running; its replacement,
+    started while the pool's threads run, and any pool made beside another thread, spawn."""
+    run = subprocess.run(
+        [sys.executable, "-c", FORKING_POOL, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["fork", "spawn", "spawn"]
+    assert sorted(p.name for p in (tmp_path / "renders" / "40x40").iterdir()) == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    ]
