@@ -139,7 +139,9 @@ def encode_animation(
 
 def _options(fmt: str, size: SizeSpec) -> dict[str, Any]:
     if fmt == "JPEG":
-        # optimize (Huffman tables fitted to the image) costs ~nothing with libjpeg-turbo.
+        # optimize (Huffman tables fitted to the image): a baseline render 1-8% smaller for
+        # twice its encode time, under a millisecond at the thumbnail sizes that are baseline
+        # (0.11 -> 0.18 ms at 120x120). Progressive renders are always fitted (libjpeg).
         return {"quality": size.quality, "progressive": size.progressive, "optimize": True}
     if fmt == "WEBP":
         return {"quality": size.quality, "method": 4}
