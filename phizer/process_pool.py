@@ -18,11 +18,11 @@ feeders, serve's request threads), which a fork would copy in whatever state the
 A pool made with `fork=True` (warm's) starts its first workers by forking instead while this
 process still runs no other thread, which is safe. A spawned worker takes ~0.25 s to start an
 interpreter and import phizer before its first render; a forked one starts with what warm
-has loaded and imports only the render engine.
-That is what a cron warm of a few new photos mostly spends: a two-worker warm of one photo
-took 0.62 s instead of 0.84 (0.7 CPU-s instead of 1.1), a warm of the benchmark corpus 5%
-less with two workers. Workers that replace dead ones are spawned, since the pool's own
-threads run by then; so are warm's on a terminal, where the progress bar has its threads.
+has loaded and imports only the render engine. That start-up is most of what a cron warm of
+a few new photos spends: a two-worker warm of one photo took 0.62 s instead of 0.84 (0.7
+CPU-s instead of 1.1), a warm of the benchmark corpus 5% less with two workers. Workers that
+replace dead ones are spawned, since the pool's own threads run by then; so are warm's on a
+terminal, where the progress bar has its threads.
 """
 
 from __future__ import annotations
@@ -257,9 +257,10 @@ class WorkerPool:
             daemon=True,
         )
         if forking:
-            # Out of the collector's sight until the fork is done, the objects this process
-            # already has (a warm's freshness index can be large) are never scanned by the
-            # child's collector, so their pages stay shared rather than copied into it.
+            # Frozen across the fork, the objects this process already has (warm's freshness
+            # index can be large) sit in the child's permanent generation, which its
+            # collector never scans: their pages stay shared instead of being copied into
+            # the child one by one.
             gc.freeze()
             try:
                 process.start()

@@ -348,7 +348,7 @@ with WorkerPool(config, 1, 4, affinity=False, fork=True) as pool:
     print(started_by(pool.worker_pids()[0]))
     render(pool, "b")
 busy = threading.Event()
-threading.Thread(target=busy.wait).start()
+threading.Thread(target=busy.wait, daemon=True).start()
 with WorkerPool(config, 1, 4, affinity=False, fork=True) as pool:
     print(started_by(pool.worker_pids()[0]))
     render(pool, "c")
