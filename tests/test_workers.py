@@ -279,6 +279,37 @@ def test_a_worker_that_cannot_build_its_pipeline_fails_each_job_with_the_reason(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("affinity", [True, False], ids=["serve", "warm"])
+def test_workers_that_die_before_they_are_ready_are_given_up_after_three_tries(
+    config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    affinity: bool,
+) -> None:
+    """A worker that cannot even start (a broken install, say) is not respawned forever:
+    after three deaths in a row its jobs fail with the reason, and so do later ones, at once;
+    the pool reports itself dead (serve's /healthz then fails)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    # Every interpreter runs sitecustomize at start-up; only spawned workers carry this flag.
+    (hook / "sitecustomize.py").write_text(
+        "import os, sys\nif '--multiprocessing-fork' in sys.argv:\n    os._exit(3)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    with WorkerPool(config, workers=1, queue_size=4, affinity=affinity) as pool:
+        queued = pool.submit(job_for(config, "p/0.jpg")).result(timeout=60)
+        wait_until(lambda: not pool.alive())
+        later = pool.submit(job_for(config, "p/1.jpg")).result(timeout=10)
+    assert isinstance(queued.error, WorkerDied)
+    assert isinstance(later.error, WorkerDied)
+    assert "cannot start" in queued.error.message or "can start" in queued.error.message
+    assert "can start" in later.error.message
+    assert "died 3 times at start-up (exit code 3); giving up" in caplog.text
+    assert not list((tmp_path / "renders").rglob("*.jpg"))
+
+
+@pytest.mark.slow
 def test_without_affinity_a_job_does_not_wait_behind_a_busy_worker(tmp_path: Path) -> None:
     # Two paths of the same worker: with affinity the second would queue behind the first.
     same = [p for p in (f"{i}.jpg" for i in range(100)) if worker_index(p, 2) == 0][:2]
