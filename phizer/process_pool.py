@@ -248,7 +248,11 @@ class WorkerPool:
     def _spawn(self, index: int) -> _Slot:
         jobs = self._ctx.Queue()
         receive, send = self._ctx.Pipe(duplex=False)
-        forking = self._fork and threading.active_count() == 1
+        forking = (
+            self._fork
+            and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods()  # not on Windows
+        )
         context = multiprocessing.get_context("fork") if forking else self._ctx
         process = context.Process(
             target=_worker_main,
