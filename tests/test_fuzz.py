@@ -40,6 +40,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning"),
     pytest.mark.filterwarnings("ignore:Possibly corrupt EXIF:UserWarning"),
     pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning"),
 ]
 EXAMPLES = int(os.environ.get("PHIZER_FUZZ_EXAMPLES", "200"))
 # Seconds one example may take. Generous for a loaded 2-core CI machine; the point is that a
