@@ -195,7 +195,8 @@ def set_dimensions(data: bytes, width: int, height: int) -> bytes:
             fixed.append(bytes(c))
         body = b"WEBP" + b"".join(fixed)
         return b"RIFF" + struct.pack("<I", len(body)) + body
-    if data[4:8] == b"ftyp" and (at := data.find(b"ispe")) >= 0:  # AVIF's image extent
+    at = data.find(b"ispe")  # AVIF's image extent box: version/flags, then width, height
+    if data[4:8] == b"ftyp" and at >= 0 and at + 16 <= len(data):
         struct.pack_into(">II", out, at + 8, width & 0xFFFFFFFF, height & 0xFFFFFFFF)
     return bytes(out)
 
