@@ -195,9 +195,9 @@ def set_dimensions(data: bytes, width: int, height: int) -> bytes:
             fixed.append(bytes(c))
         body = b"WEBP" + b"".join(fixed)
         return b"RIFF" + struct.pack("<I", len(body)) + body
-    at = data.find(b"ispe")  # AVIF's image extent box: version/flags, then width, height
-    if data[4:8] == b"ftyp" and at >= 0 and at + 16 <= len(data):
-        struct.pack_into(">II", out, at + 8, width & 0xFFFFFFFF, height & 0xFFFFFFFF)
+    ispe = data.find(b"ispe")  # AVIF's image extent box: version/flags, then width, height
+    if data[4:8] == b"ftyp" and ispe >= 0 and ispe + 16 <= len(data):
+        struct.pack_into(">II", out, ispe + 8, width & 0xFFFFFFFF, height & 0xFFFFFFFF)
     return bytes(out)
 
 
