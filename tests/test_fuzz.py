@@ -175,9 +175,9 @@ def set_dimensions(data: bytes, width: int, height: int) -> bytes:
         return data[:8] + png_chunk(b"IHDR", body) + b"".join(chunks[1:])
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 13:
         struct.pack_into("<HH", out, 6, width & 0xFFFF, height & 0xFFFF)
-        at = gif_first_frame(data)
-        if at is not None and at + 9 <= len(data):
-            struct.pack_into("<HH", out, at + 5, width & 0xFFFF, height & 0xFFFF)
+        frame = gif_first_frame(data)
+        if frame is not None and frame + 9 <= len(data):
+            struct.pack_into("<HH", out, frame + 5, width & 0xFFFF, height & 0xFFFF)
         return bytes(out)
     if chunks := riff_chunks(data):
         fixed = []
