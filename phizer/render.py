@@ -111,8 +111,9 @@ def iter_renders(
         for job in jobs[:1]:
             yield render(*job)
         rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
-        if rest and first_fast and _finer(header, [p for _, _, p in rest], first):
-            ladder.rungs[0] = _redecode(data, limits, header, [p for _, _, p in rest])
+        rest_plans = [p for _, _, p in rest]
+        if rest and first_fast and _finer(header, rest_plans, first):
+            ladder.rungs[0] = _redecode(data, limits, header, rest_plans)
         for job in rest:
             yield render(*job)
 
