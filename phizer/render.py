@@ -39,13 +39,10 @@ from phizer.encode import (
 from phizer.errors import BadRequest, PhizerError, Undecodable
 from phizer.geometry import Box, Plan, plan
 from phizer.models import CONTENT_TYPE_BY_FORMAT, Rendered, RenderTarget
+from phizer.resample import resample
 
 __all__ = ["iter_renders", "probe", "render_all"]
 
-RESAMPLE = Image.Resampling.LANCZOS
-# Pillow's documented threshold past which reduce()-then-resample is indistinguishable from
-# a plain LANCZOS resample, while much faster on big reductions.
-REDUCING_GAP = 3.0
 # A render at (about) twice a target's resolution is detailed enough to resample that target
 # from: measured under 0.05 dB PSNR lost on the benchmark photos. Not exactly 2: rounding
 # makes a 1600px render of a 3088px photo 0.1% short of twice its 800px render.
@@ -75,6 +72,7 @@ def iter_renders(
     limits: LimitsConfig,
     *,
     first_fast: bool = False,
+    first_threads: int = 1,
     wanted: Callable[[RenderTarget], bool] | None = None,
 ) -> Iterator[Rendered]:
     """One render per target, in `targets` order, all from one decode of `data`. Refusals
@@ -85,6 +83,8 @@ def iter_renders(
     decode a JPEG as small as the first target allows, and decode it a second time, bigger,
     only if a later target needs more pixels. A 220px miss then costs what a 220px render
     costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs.
+    `first_threads`: how many threads the first target may resample on (cores the caller
+    knows to be idle; see `phizer.resample`); the others always take one.
 
     `wanted` is asked about each target after the first once the first has been yielded
     (so never while a client waits); the targets it turns down are not rendered."""
@@ -103,13 +103,13 @@ def iter_renders(
         photo = photographic(header.format, len(data), header.width * header.height)
         jobs = list(zip(targets, formats, plans, strict=True))
 
-        def render(target: RenderTarget, fmt: str, p: Plan) -> Rendered:
-            image = ladder.render(p)
+        def render(target: RenderTarget, fmt: str, p: Plan, threads: int = 1) -> Rendered:
+            image = ladder.render(p, threads)
             encoded = _encode(image, fmt, target, output, meta, photo=photo)
             return _rendered(target, fmt, image, encoded)
 
         for job in jobs[:1]:
-            yield render(*job)
+            yield render(*job, threads=first_threads)
         rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
         rest_plans = [p for _, _, p in rest]
         if rest and first_fast and _finer(header, rest_plans, first):
@@ -188,29 +188,12 @@ class _Ladder:
     def __init__(self, source: _Source) -> None:
         self.rungs = [source.rung]
 
-    def render(self, p: Plan) -> Image.Image:
+    def render(self, p: Plan, threads: int = 1) -> Image.Image:
         usable = [r for r in self.rungs[1:] if r.covers(p.box) and r.scale >= CASCADE_GAP * p.scale]
         rung = min(usable, key=lambda r: r.scale) if usable else self.rungs[0]
-        image = resample(rung.image, rung.locate(p.box), (p.width, p.height))
+        image = resample(rung.image, rung.locate(p.box), (p.width, p.height), threads)
         self.rungs.append(_Rung(p.box, image, (0, 0, image.width, image.height)))
         return image
-
-
-def resample(im: Image.Image, box: Box, size: tuple[int, int]) -> Image.Image:
-    """The `box` region of `im` at `size`; a crop when that is a whole-pixel 1:1 copy."""
-    out: Image.Image
-    whole = (round(box[0]), round(box[1]), round(box[2]), round(box[3]))
-    if (
-        all(abs(a - b) < 1e-6 for a, b in zip(whole, box, strict=True))
-        and (whole[2] - whole[0], whole[3] - whole[1]) == size
-    ):
-        out = im.crop(whole)
-    else:
-        out = im.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
-    # Pillow copies `info` into derived images, and some encoders read it: drop the
-    # original's profile, EXIF and colour key so only what encode() passes is written.
-    out.info = {}
-    return out
 
 
 def _decode_still(
