@@ -45,6 +45,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "error_max_age",
         "queue",
         "render_ahead",
+        "miss_threads",
         "log",
         "syslog_address",
     ),
@@ -89,6 +90,7 @@ class ServerConfig:
     error_max_age: int = 60  # short negative caching of 4xx answers
     queue: int = 64
     render_ahead: bool = True
+    miss_threads: int = 0  # 0: the cores no other job holds (see phizer.jobs.resample_threads)
     log: str = "stderr"  # "stderr" or "syslog"
     syslog_address: str = "/dev/log"  # a socket path, or "host:port" for UDP
 

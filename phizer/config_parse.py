@@ -208,6 +208,7 @@ class _Parser:
             error_max_age=self.ranged(t, w, "error_max_age", 60, 0),
             queue=self.ranged(t, w, "queue", 64, 1),
             render_ahead=self.get(t, w, "render_ahead", bool, True),
+            miss_threads=self.ranged(t, w, "miss_threads", 0, 0, 64),
             log=self.choice(t, w, "log", "stderr", ("stderr", "syslog")),
             syslog_address=self.get(t, w, "syslog_address", str, "/dev/log"),
         )

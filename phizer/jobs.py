@@ -8,6 +8,7 @@ a caller asked to get back (`RenderJob.reply`, serve's requested render) carry t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import zlib
@@ -32,6 +33,29 @@ class RenderJob:
     targets: tuple[RenderTarget, ...]
     known: OriginalInfo | None = None
     reply: frozenset[str] = frozenset()  # keys whose bytes come back; empty = none
+    threads: int = 1  # how many threads the first (replied) render may resample on
+
+
+# More threads than this split a render into strips too thin to gain from.
+MAX_RESAMPLE_THREADS = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def resample_threads(cores: int, busy: int, limit: int = 0) -> int:
+    """How many threads a miss's awaited render may resample on when `busy` jobs already
+    hold the pool: the cores none of them is using, at least 1 and at most `limit`
+    (`server.miss_threads`; 0 means `MAX_RESAMPLE_THREADS`). On an idle machine a lone
+    client then gets every core; under load each job keeps to its one, so throughput is
+    what it was. Only this pool's jobs count: under gunicorn with several processes, each
+    sees its own, so set `miss_threads = 1` there if the machine runs busy."""
+    return max(1, min(limit or MAX_RESAMPLE_THREADS, cores - busy))
 
 
 @dataclass(frozen=True)
@@ -88,7 +112,11 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
         # A job with a reply has a client waiting for its first target (serve puts the
         # requested render first): decode for that one first, render ahead the others.
         renders = pipeline.render_and_store(
-            job.path, job.targets, job.known, render_ahead=bool(job.reply)
+            job.path,
+            job.targets,
+            job.known,
+            render_ahead=bool(job.reply),
+            first_threads=job.threads,
         )
         for result in renders:
             rendered, fetch_seconds = result.rendered, result.fetch_seconds

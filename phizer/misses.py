@@ -22,7 +22,7 @@ from typing import Protocol, cast
 from phizer.coalesce import Coalescer, InFlight
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError, StoreError
-from phizer.jobs import JobResult, RenderJob, RenderOutcome
+from phizer.jobs import JobResult, RenderJob, RenderOutcome, resample_threads, usable_cores
 from phizer.metrics import Metrics
 from phizer.models import RenderTarget, SizeSpec, StoredInfo
 from phizer.stores import RenderStore
@@ -70,6 +70,7 @@ class Misses:
         self.metrics = metrics
         self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
         self.by_path = InFlight()  # by original path
+        self.cores = usable_cores()
 
     def fill(self, url: RenderURL, size: SizeSpec) -> Fresh | None:
         """Render `url` (or join the render already under way). None means another request
@@ -118,7 +119,11 @@ class Misses:
             done: Future[JobResult | None] = Future()
             done.set_result(None)
             return done
-        job = RenderJob(url.path, self.targets(url, size), reply=frozenset({url.key}))
+        limit = self.config.server.miss_threads
+        threads = resample_threads(self.cores, self.pool.pending(), limit)
+        job = RenderJob(
+            url.path, self.targets(url, size), reply=frozenset({url.key}), threads=threads
+        )
         future = self.pool.submit(job, block=False, on_finish=finished)
         return cast("Future[JobResult | None]", future)
 

@@ -60,6 +60,7 @@ class Pipeline:
         known: OriginalInfo | None = None,
         *,
         render_ahead: bool = False,
+        first_threads: int = 1,
     ) -> Iterator[StoredResult]:
         """As `render`, storing each render as soon as it exists. A store failure is logged
         and reported (`stored=False`), not raised: serve can still answer with the image.
@@ -67,7 +68,8 @@ class Pipeline:
         first (see `iter_renders`); the others follow from the same decode only where the
         store does not hold them yet, asked once the first is stored, so the client never
         waits for those stats. Rewriting a stored render would waste the work and change its
-        ETag and Last-Modified under every cache that holds it."""
+        ETag and Last-Modified under every cache that holds it. `first_threads`: see
+        `iter_renders`."""
         started = time.monotonic()
         original = self.source.fetch(path, known)
         fetched = time.monotonic() - started
@@ -78,6 +80,7 @@ class Pipeline:
             config.output,
             config.limits,
             first_fast=render_ahead,
+            first_threads=first_threads,
             wanted=self._not_stored if render_ahead else None,
         )
         for rendered in renders:

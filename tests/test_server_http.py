@@ -16,9 +16,10 @@ import pytest
 from phizer_serve import Live, decoded, dir_config, image_bytes, live, wait_until, write_config
 from PIL import Image
 
+from phizer import resample as resample_module
 from phizer.config import Config, load_config
 from phizer.errors import Overloaded
-from phizer.jobs import JobResult, RenderJob
+from phizer.jobs import JobResult, RenderJob, resample_threads, usable_cores
 from phizer.server import create_app
 from phizer.urls import sign_url
 from phizer.workers import make_pool
@@ -393,3 +394,61 @@ def test_access_log_to_syslog(tmp_path: Path, originals: Path) -> None:
     assert message.startswith("<14>")  # facility user, severity info
     assert "GET /220x220/a.jpg 200" in message
     assert message.rstrip("\x00").endswith("miss")
+
+
+class BusyPool:
+    """A real in-thread pool that says `busy` other jobs hold it, and keeps what it is sent."""
+
+    def __init__(self, config: Config, busy: int) -> None:
+        self.inner = make_pool(config, 0, 4)
+        self.busy = busy
+        self.jobs: list[RenderJob] = []
+
+    def submit(
+        self, job: RenderJob, *, block: bool = True, on_finish: Callable[[], None] | None = None
+    ) -> Future[JobResult]:
+        self.jobs.append(job)
+        return self.inner.submit(job, block=block, on_finish=on_finish)
+
+    def pending(self) -> int:
+        return self.busy
+
+    def alive(self) -> bool:
+        return self.inner.alive()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(("busy", "limit"), [(0, 0), (64, 0), (0, 1)])
+def test_a_miss_resamples_on_the_cores_no_other_job_holds(
+    tmp_path: Path, originals: Path, monkeypatch: pytest.MonkeyPatch, busy: int, limit: int
+) -> None:
+    """On an idle server the render a client waits for is split across the free cores (and
+    comes out whole); a busy one, or `miss_threads = 1`, keeps every job to one core.
+    Render-ahead never splits."""
+    (originals / "big.jpg").write_bytes(image_bytes(1400, 1000))
+    splits: list[int] = []
+    real = resample_module._in_bands
+
+    def spy(im: Image.Image, box: Any, size: tuple[int, int], bands: int) -> Image.Image:
+        splits.append(bands)
+        return real(im, box, size, bands)
+
+    monkeypatch.setattr(resample_module, "_in_bands", spy)
+    config = make_config(tmp_path, server={"miss_threads": limit})
+    pool = BusyPool(config, busy)
+    expected = resample_threads(usable_cores(), busy, limit)
+    try:
+        with live(create_app(config, pool=pool)) as site:
+            response = site.get("/400x400/big.jpg")
+    finally:
+        pool.close()
+    assert response.status_code == 200
+    assert decoded(response.content).size == (400, 286)
+    assert [job.threads for job in pool.jobs] == [expected]
+    assert splits == ([expected] if expected > 1 else [])
+    if busy == 0 and limit == 0 and usable_cores() > 1:
+        assert expected > 1  # the idle case does exercise the split
+    if limit == 1:
+        assert expected == 1
