@@ -1,0 +1,77 @@
+"""warm's freshness index: which renders it may skip, and what holding that costs."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from phizer.config import CacheConfig, Config, SourceConfig
+from phizer.freshness import _Times, load_freshness
+from phizer.models import SizeSpec
+from phizer.stores.dir import DirStore
+
+SIZES = (SizeSpec("s", 220, 220, "fill"), SizeSpec("m", 800, 800, "max"))
+
+
+def keys(count: int) -> Iterator[tuple[str, float]]:
+    """Store keys of the shape warm lists, made on demand (so they cost the test nothing)."""
+    for i in range(count):
+        yield f"220x220/photos/{i // 1000:04d}/IMG_{i:07d}.jpg", 1_700_000_000.0 + i * 0.001
+
+
+def test_every_listed_key_is_found_with_its_time_and_no_other() -> None:
+    times = _Times(keys(20_000))
+    assert len(times) == 20_000
+    for key, made in keys(20_000):
+        assert times.get(key) == made
+    assert times.get("220x220/photos/0000/IMG_9999999.jpg") is None
+    assert times.get("800x800/photos/0000/IMG_0000001.jpg") is None
+    assert times.get("") is None
+
+
+def test_the_index_holds_about_16_bytes_a_render() -> None:
+    """A million originals at four sizes must fit a CI runner: a dict of key -> time took
+    ~150 bytes a render, 600 MB for those four million."""
+    count = 50_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        times = _Times(keys(count))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(times) == count
+    assert held < 20 * count
+
+
+def test_load_freshness_lists_each_size_and_compares_times(tmp_path: Path) -> None:
+    """Through a real dir store: a render is fresh when it is as new as its original and was
+    made under the size's current settings; a size with new settings has nothing fresh."""
+    store = DirStore(tmp_path / "renders")
+    config = Config(
+        master=SourceConfig(type="dir", path=tmp_path / "originals"),
+        store=SourceConfig(type="dir", path=tmp_path / "renders"),
+        cache=CacheConfig(path=tmp_path / "cache"),
+        sizes=SIZES,
+    )
+    load_freshness(config, store, SIZES, "")  # writes both sizes' markers
+    for name in ("a.jpg", "b.jpg", "a.jpg.webp"):
+        for spec in SIZES:
+            store.put(f"{spec.dimensions}/{name}", b"render", "image/jpeg")
+    fresh = load_freshness(config, store, SIZES, "")
+    made = store.stat("220x220/a.jpg")
+    assert made is not None
+    assert len(fresh) == 6
+    assert fresh.exists("220x220/a.jpg.webp")
+    assert fresh.is_fresh("800x800/b.jpg", made.last_modified - 60)
+    assert fresh.is_fresh("800x800/b.jpg", None)  # a slave-only original's age is unknown
+    assert not fresh.is_fresh("220x220/a.jpg", made.last_modified + 60)
+    assert not fresh.exists("220x220/c.jpg")
+    assert not fresh.exists("120x120/a.jpg")  # a size this run does not warm
+
+    changed = (SizeSpec("s", 220, 220, "fill", quality=70), SIZES[1])
+    fresh = load_freshness(replace(config, sizes=changed), store, changed, "")
+    assert not fresh.exists("220x220/a.jpg")
+    assert fresh.exists("800x800/a.jpg")
