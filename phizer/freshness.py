@@ -17,9 +17,9 @@ the fresh renders are held per size as two arrays sorted by a 64-bit digest of t
 bytes a render: a million originals at four sizes is ~64 MB; a dict of key -> time took ~150
 bytes a render). Sorting a size's arrays borrows ~60 bytes per render of that one size, and
 `--shard K/N` keeps only its own 1/N. The price is CPU: a digest and a binary search, about
-10 us a render to build and look up (~40 s for those four million, against the minutes it
-takes to list them). Two keys with the same digest would make a stale render look fresh: for a
-million originals the odds are about one in 10^6 a run.
+10 us a render to build and look up (~40 s for those four million, against the minutes
+it takes to list them). Two keys with the same digest would make a stale render look
+fresh: for a million originals the odds are about one in 10^6 a run.
 
 Edge: on a store with one-second times (S3), an old-settings render written in the very
 second the marker is rewritten counts as fresh; `--force` re-renders everything.
