@@ -6,11 +6,16 @@ store (`.phizer/sizes/220x220.json`, holding `SizeSpec.fingerprint`). When warm 
 marker missing or holding another fingerprint it writes a new one *before* rendering, so
 
     fresh  <=>  render.last_modified >= original.last_modified
-           and  render.last_modified >= marker.last_modified
+           and  render.last_modified >  marker.last_modified
 
 Both times of the second test come from the store's own clock, so the rule holds across
 shards and machines, and a run interrupted after the marker was rewritten is finished by the
-next run (what it did not re-render is still older than the marker).
+next run (what it did not re-render is still older than the marker). The store's clock is
+coarse (S3: whole seconds; a filesystem: its clock tick), so a render written just *before*
+the marker, under the old settings, can carry the marker's very time: hence "later than",
+and warm, having written a marker, waits until the store's clock has moved past it (a probe
+object, `.phizer/clock`, written until its time is later: at most a second on S3) before it
+renders anything, so that every render under the new settings is strictly later.
 
 Cost: the store is listed once per size (`220x220/{prefix}`), never one HEAD per render, and
 the fresh renders are held per size as two arrays sorted by a 64-bit digest of the key (16
@@ -21,8 +26,8 @@ bytes a render). Sorting a size's arrays borrows ~60 bytes per render of that on
 it takes to list them). Two keys with the same digest would make a stale render look
 fresh: for a million originals the odds are about one in 10^6 a run.
 
-Edge: on a store with one-second times (S3), an old-settings render written in the very
-second the marker is rewritten counts as fresh; `--force` re-renders everything.
+Edge: a shard still running under the old settings after the marker was rewritten writes
+renders that count as fresh; run shards with the same config (or `--force` after a change).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -43,6 +49,9 @@ from phizer.stores import RenderStore
 logger = logging.getLogger(__name__)
 
 MARKER_PREFIX = ".phizer/sizes/"
+CLOCK_KEY = ".phizer/clock"
+# How long warm waits for the store's clock to pass a new marker's time (S3: one second).
+CLOCK_WAIT_SECONDS = 5.0
 
 
 def marker_key(spec: SizeSpec) -> str:
@@ -77,12 +86,31 @@ def read_marker(store: RenderStore, spec: SizeSpec) -> Marker | None:
 
 
 def write_marker(store: RenderStore, spec: SizeSpec, print_: str) -> Marker:
+    """Write the size's marker; its time is the store's (a PUT to S3 answers no time)."""
+    key = marker_key(spec)
     body = json.dumps({"size": spec.name, "fingerprint": print_}, indent=1).encode()
-    info = store.put(marker_key(spec), body, "application/json")
+    info = store.put(key, body, "application/json")
     logger.info(
         "size %s (%s): new settings, every render of it will be remade", spec.name, spec.dimensions
     )
-    return Marker(print_, info.last_modified)
+    written = store.stat(key)
+    return Marker(print_, (written or info).last_modified)
+
+
+def wait_past(store: RenderStore, when: float, timeout: float = CLOCK_WAIT_SECONDS) -> None:
+    """Return once the store's own clock reads later than `when` (asked by writing the probe
+    object `CLOCK_KEY` and reading its time back), or after `timeout`: then a render written
+    in the same tick as the marker is remade once more by the next run, nothing worse."""
+    deadline = time.monotonic() + timeout
+    while True:
+        store.put(CLOCK_KEY, b"", "text/plain")
+        probe = store.stat(CLOCK_KEY)
+        if probe is None or probe.last_modified > when:
+            return
+        if time.monotonic() >= deadline:
+            logger.warning("the render store's clock did not move past %s; going on", when)
+            return
+        time.sleep(0.1)
 
 
 class Freshness:
@@ -162,17 +190,20 @@ def load_freshness(
     """Check (and, unless `dry_run`, renew) each size's marker, then list the store for the
     sizes whose marker held: a size with new settings has nothing fresh, so needs no listing."""
     by_size: dict[str, _Times] = {}
+    written: list[float] = []
     for spec in sizes:
         current = fingerprint(config, spec)
         marker = read_marker(store, spec)
         if marker is None or marker.fingerprint != current:
             if not dry_run:
-                write_marker(store, spec, current)
+                written.append(write_marker(store, spec, current).last_modified)
             continue
         # One size at a time, so only one size's listing is ever being sorted.
         by_size[spec.dimensions] = _Times(
             _list_fresh(store, spec, prefix, marker.last_modified, shard)
         )
+    if written:
+        wait_past(store, max(written))  # so every render from here on is later than them
     return Freshness(by_size)
 
 
@@ -181,8 +212,8 @@ def _list_fresh(
 ) -> Iterable[tuple[str, float]]:
     head = f"{spec.dimensions}/"
     for info in store.list(head + prefix):
-        if info.last_modified < since:
-            continue  # made before the settings changed
+        if info.last_modified <= since:
+            continue  # made before the settings changed, or in the same tick
         rest = info.key[len(head) :]
         # A variant key is its original's path plus one extension: keep the key when either
         # reading is in this shard (an extra entry is harmless, a missing one is not).

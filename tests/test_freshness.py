@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from phizer.config import CacheConfig, Config, SourceConfig
 from phizer.freshness import _Times, load_freshness
 from phizer.models import SizeSpec
+from phizer.s3client import Endpoint
 from phizer.stores.dir import DirStore
+from phizer.stores.s3 import S3Store
 
 SIZES = (SizeSpec("s", 220, 220, "fill"), SizeSpec("m", 800, 800, "max"))
 
@@ -75,3 +81,68 @@ def test_load_freshness_lists_each_size_and_compares_times(tmp_path: Path) -> No
     fresh = load_freshness(replace(config, sizes=changed), store, changed, "")
     assert not fresh.exists("220x220/a.jpg")
     assert fresh.exists("800x800/a.jpg")
+
+
+def changed_settings(config: Config) -> tuple[Config, tuple[SizeSpec, ...]]:
+    sizes = (SizeSpec("s", 220, 220, "fill", quality=70), SIZES[1])
+    return replace(config, sizes=sizes), sizes
+
+
+def dir_config(tmp_path: Path) -> Config:
+    return Config(
+        master=SourceConfig(type="dir", path=tmp_path / "originals"),
+        store=SourceConfig(type="dir", path=tmp_path / "renders"),
+        cache=CacheConfig(path=tmp_path / "cache"),
+        sizes=SIZES,
+    )
+
+
+def test_a_render_from_the_markers_own_tick_is_stale(tmp_path: Path) -> None:
+    """A filesystem's clock ticks coarsely: an old-settings render written just before the new
+    marker can carry its very time. It must be remade; one written after warm is ready not."""
+    store = DirStore(tmp_path / "renders")
+    config = dir_config(tmp_path)
+    load_freshness(config, store, SIZES, "")
+    store.put("220x220/old.jpg", b"old settings", "image/jpeg")
+    config, sizes = changed_settings(config)
+    load_freshness(config, store, sizes, "")  # new marker for 220x220; waits past it
+    store.put("220x220/new.jpg", b"new settings", "image/jpeg")
+    marker = store.stat(".phizer/sizes/220x220.json")
+    assert marker is not None
+    tick = int(marker.last_modified * 1e9)
+    os.utime(tmp_path / "renders/220x220/old.jpg", ns=(tick, tick))  # the same tick
+
+    fresh = load_freshness(config, store, sizes, "")
+    assert not fresh.exists("220x220/old.jpg")
+    assert fresh.exists("220x220/new.jpg")
+
+
+@pytest.mark.slow
+def test_on_s3_a_render_in_the_markers_second_is_stale_and_warm_waits_past_it(
+    s3_credentials: Any,
+) -> None:
+    """S3 times are whole seconds. Against SeaweedFS: an old-settings render stored in the same
+    second as the new marker is remade, and a render stored the moment load_freshness returns
+    (warm's first render) is already a second later, so the next run keeps it."""
+    bucket = s3_credentials.new_bucket()
+    store = S3Store(Endpoint(bucket, "us-east-1", s3_credentials.endpoint_url, 5.0), "", 3600)
+    config = replace(dir_config(Path("unused")), store=SourceConfig(type="s3", bucket=bucket))
+    settings = (SIZES, changed_settings(config)[1])
+    load_freshness(config, store, SIZES, "")
+    for attempt in range(1, 6):  # until the old render and the marker share a second
+        sizes = settings[attempt % 2]  # each attempt changes the 220x220 settings
+        store.put(f"220x220/old{attempt}.jpg", b"old settings", "image/jpeg")
+        load_freshness(replace(config, sizes=sizes), store, sizes, "")  # a new marker
+        store.put(f"220x220/new{attempt}.jpg", b"new settings", "image/jpeg")
+        old = store.stat(f"220x220/old{attempt}.jpg")
+        marker = store.stat(".phizer/sizes/220x220.json")
+        assert old is not None
+        assert marker is not None
+        if old.last_modified == marker.last_modified:
+            break
+    else:
+        pytest.skip("never stored a render in the marker's second")
+
+    fresh = load_freshness(replace(config, sizes=sizes), store, sizes, "")
+    assert not fresh.exists(f"220x220/old{attempt}.jpg")
+    assert fresh.exists(f"220x220/new{attempt}.jpg")
