@@ -82,7 +82,8 @@ def iter_renders(
     `first_fast` (serve: a client waits for the first target, the rest is render-ahead):
     decode a JPEG as small as the first target allows, and decode it a second time, bigger,
     only if a later target needs more pixels. A 220px miss then costs what a 220px render
-    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs.
+    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs. An
+    animation's first target takes a pass over the frames of its own, the rest a second.
     `first_threads`: how many threads the first target may resample on (cores the caller
     knows to be idle; see `phizer.resample`); the others always take one.
 
@@ -92,7 +93,17 @@ def iter_renders(
         formats = [_output_format(header.format, t) for t in targets]
         plans = [plan(t.size, header.width, header.height, t.crop) for t in targets]
         if header.frames > 1 and any(f in ANIMATION_FORMATS for f in formats):
-            yield from _animated(im, header, targets, formats, plans, output, wanted)
+            jobs = list(zip(targets, formats, plans, strict=True))
+            if (not first_fast and wanted is None) or len(jobs) == 1:
+                yield from _animated(im, header, jobs, output)
+                return
+            # The client's render from a pass over the frames of its own; the others that are
+            # still wanted from a second pass (frames are never all kept: see `_animated`).
+            yield from _animated(im, header, jobs[:1], output)
+            rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
+            if rest:
+                with opened(data, limits) as (again, header_again):
+                    yield from _animated(again, header_again, rest, output)
             return
         first = plans[:1] if first_fast else plans
         source, meta = _decode_still(im, header, first, output.keep_metadata)
@@ -222,16 +233,16 @@ def _displayed(im: Image.Image, header: Header, orientation: int) -> tuple[int, 
 def _animated(
     im: Image.Image,
     header: Header,
-    targets: Sequence[RenderTarget],
-    formats: Sequence[str],
-    plans: Sequence[Plan],
+    jobs: Sequence[tuple[RenderTarget, str, Plan]],
     output: OutputConfig,
-    wanted: Callable[[RenderTarget], bool] | None,
 ) -> Iterator[Rendered]:
-    """Every frame resampled for the targets that keep the animation (GIF, WebP); the
-    others get the first frame. Frames are decoded one at a time and only their renders kept,
-    so memory is bounded by the frame cap times the render sizes. (All targets' frames are
-    resampled in that one pass; `wanted` only spares the encoding.)"""
+    """Every frame resampled for the jobs that keep the animation (GIF, WebP); the others
+    get the first frame. Frames are decoded one at a time and only their renders kept, so
+    memory is bounded by the frame cap times the render sizes; every job's renders come from
+    that one pass, so none is out before the last frame is resampled for all of them."""
+    targets = [t for t, _, _ in jobs]
+    formats = [f for _, f, _ in jobs]
+    plans = [p for _, _, p in jobs]
     animate = [fmt in ANIMATION_FORMATS for fmt in formats]
     renders: list[list[Image.Image]] = [[] for _ in targets]
     durations: list[int] = []
@@ -250,10 +261,7 @@ def _animated(
                 renders[k].append(resample(frame, box, (p.width, p.height)))
     loop = im.info.get("loop")
     timing = Animation(tuple(durations), int(loop) if loop is not None else None)
-    jobs = zip(targets, formats, renders, animate, strict=True)
-    for index, (target, fmt, frames, moving) in enumerate(jobs):
-        if index and wanted is not None and not wanted(target):
-            continue
+    for target, fmt, frames, moving in zip(targets, formats, renders, animate, strict=True):
         if moving:
             data = _encode_animation(frames, fmt, target, timing)
         else:

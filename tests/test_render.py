@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from phizer import jpeg_scale
+from phizer import render as render_module
 from phizer import resample as resample_module
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.decode import draft, reduction_for
@@ -228,6 +229,36 @@ def test_wanted_is_asked_only_after_the_first_render_and_skips_what_it_turns_dow
     rest = list(renders)
     assert sorted(asked) == ["100x100/a", "200x200/a"]
     assert [(r.width, r.height) for r in rest] == [(100, 75)]
+
+
+def test_an_animations_first_render_waits_for_no_other_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """serve's miss of an animated original: the client's render is resampled and out before
+    any other size's frame is touched, and a size the store already holds is not resampled
+    at all (not only spared its encoding)."""
+    frames = [photo(300, 200).rotate(angle).convert("P") for angle in (0, 90, 180, 270)]
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    targets = [target("max", 120, 120), target("max", 200, 200), target("max", 60, 60)]
+    sizes: list[tuple[int, int]] = []
+    real = render_module.resample
+
+    def spy(im: Image.Image, box: Any, size: tuple[int, int], threads: int = 1) -> Image.Image:
+        sizes.append(size)
+        return real(im, box, size, threads)
+
+    monkeypatch.setattr(render_module, "resample", spy)
+    renders = iter_renders(
+        data, targets, OUT, LIMITS, first_fast=True, wanted=lambda t: t.key != "200x200/a"
+    )
+    first = next(renders)
+    assert (first.width, first.height) == (120, 80)
+    assert sizes == [(120, 80)] * 4  # every frame, for the first target only
+    rest = list(renders)
+    assert [(r.width, r.height) for r in rest] == [(60, 40)]
+    assert sizes[4:] == [(60, 40)] * 4  # the held size was never resampled
+    with Image.open(io.BytesIO(rest[0].data)) as im:
+        assert getattr(im, "n_frames", 1) == 4
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
