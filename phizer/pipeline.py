@@ -7,7 +7,9 @@ owns that process's source chain (with its originals cache) and its render store
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from phizer.config import Config
@@ -24,6 +26,9 @@ from phizer.stores import RenderStore
 from phizer.stores.build import build_store
 
 ORIGINAL_METADATA = "phizer-original"
+# A job's renders being written at once: the configured sizes times their format variants
+# are rarely more than this, and each write is mostly waiting on the store.
+UPLOAD_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Pipeline:
         self.config = config
         self.source = source
         self.store = store
+        # warm's uploads: one original's renders in flight at once (see render_and_store).
+        self._uploads = ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="phizer-store")
 
     @classmethod
     def from_config(cls, config: Config) -> Pipeline:
@@ -83,8 +90,25 @@ class Pipeline:
             first_threads=first_threads,
             wanted=self._not_stored if render_ahead else None,
         )
-        for rendered in renders:
-            yield StoredResult(rendered, self._store(rendered, path), fetched)
+        if render_ahead:  # each stored before the next is made: the client waits on the first
+            for rendered in renders:
+                yield StoredResult(rendered, self._store(rendered, path), fetched)
+            return
+        # warm: each render is stored while the next is made (an S3 PUT is a round trip the
+        # engine need not wait for), and reported in order once stored.
+        storing: deque[tuple[Rendered, Future[bool]]] = deque()
+        try:
+            for rendered in renders:
+                storing.append((rendered, self._uploads.submit(self._store, rendered, path)))
+                while storing and storing[0][1].done():
+                    done, stored = storing.popleft()
+                    yield StoredResult(done, stored.result(), fetched)
+        finally:
+            # Never leave a job with writes still under way (a clean stop, an error).
+            wait([f for _, f in storing])
+        while storing:
+            done, stored = storing.popleft()
+            yield StoredResult(done, stored.result(), fetched)
 
     def _not_stored(self, target: RenderTarget) -> bool:
         try:
