@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from typing import Any, TextIO
 from phizer.config import VARIANT_FORMATS, Config
 from phizer.errors import ConfigError, OriginalNotFound, PhizerError
 from phizer.freshness import Freshness, load_freshness
-from phizer.jobs import JobResult, RenderJob, in_shard
+from phizer.jobs import JobResult, RenderJob, in_shard, usable_cores
 from phizer.models import OriginalInfo, RenderTarget, SizeSpec
 from phizer.progress import Progress
 from phizer.sources import Originals
@@ -91,7 +90,7 @@ def resolve_options(
         from_file,
         tuple(dict.fromkeys(sizes)),
         variants,
-        workers or os.cpu_count() or 1,
+        workers or usable_cores(),
         shard or (0, 1),
         force,
         dry_run,

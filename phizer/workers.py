@@ -15,7 +15,6 @@ soon as its `reply` keys are stored, while the rest of its targets are still ren
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,7 @@ from phizer.jobs import (
     RenderOutcome,
     in_shard,
     run_job,
+    usable_cores,
     worker_index,
 )
 from phizer.process_pool import WorkerPool
@@ -111,7 +111,7 @@ class InlinePool:
         self._pipeline = pipeline
         self._admission = Admission(queue_size)
         self._threads = ThreadPoolExecutor(
-            threads or min(4, os.cpu_count() or 1), thread_name_prefix="phizer-render"
+            threads or min(4, usable_cores()), thread_name_prefix="phizer-render"
         )
         self._stop = threading.Event()
 
