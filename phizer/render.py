@@ -240,16 +240,13 @@ def _animated(
     get the first frame. Frames are decoded one at a time and only their renders kept, so
     memory is bounded by the frame cap times the render sizes; every job's renders come from
     that one pass, so none is out before the last frame is resampled for all of them."""
-    targets = [t for t, _, _ in jobs]
-    formats = [f for _, f, _ in jobs]
-    plans = [p for _, _, p in jobs]
-    animate = [fmt in ANIMATION_FORMATS for fmt in formats]
-    renders: list[list[Image.Image]] = [[] for _ in targets]
+    animate = [fmt in ANIMATION_FORMATS for _, fmt, _ in jobs]
+    renders: list[list[Image.Image]] = [[] for _ in jobs]
     durations: list[int] = []
     for index in range(header.frames):
         frame = _frame(im, index, header.orientation)
         durations.append(int(im.info.get("duration", 100)))
-        for k, p in enumerate(plans):
+        for k, (_, _, p) in enumerate(jobs):
             if index == 0 or animate[k]:
                 scale = (frame.width / header.width, frame.height / header.height)
                 box = (
@@ -261,7 +258,7 @@ def _animated(
                 renders[k].append(resample(frame, box, (p.width, p.height)))
     loop = im.info.get("loop")
     timing = Animation(tuple(durations), int(loop) if loop is not None else None)
-    for target, fmt, frames, moving in zip(targets, formats, renders, animate, strict=True):
+    for (target, fmt, _), frames, moving in zip(jobs, renders, animate, strict=True):
         if moving:
             data = _encode_animation(frames, fmt, target, timing)
         else:
