@@ -100,8 +100,12 @@ def write_marker(store: RenderStore, spec: SizeSpec, print_: str) -> Marker:
 def wait_past(store: RenderStore, when: float, timeout: float = CLOCK_WAIT_SECONDS) -> None:
     """Return once the store's own clock reads later than `when` (asked by writing the probe
     object `CLOCK_KEY` and reading its time back), or after `timeout`: then a render written
-    in the same tick as the marker is remade once more by the next run, nothing worse."""
+    in the same tick as the marker is remade once more by the next run, nothing worse.
+
+    The probe is asked again after 5 ms, then twice as long each time up to 0.1 s: a local
+    disk's clock ticks every few milliseconds, S3's every second."""
     deadline = time.monotonic() + timeout
+    delay = 0.005
     while True:
         store.put(CLOCK_KEY, b"", "text/plain")
         probe = store.stat(CLOCK_KEY)
@@ -110,7 +114,8 @@ def wait_past(store: RenderStore, when: float, timeout: float = CLOCK_WAIT_SECON
         if time.monotonic() >= deadline:
             logger.warning("the render store's clock did not move past %s; going on", when)
             return
-        time.sleep(0.1)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 class Freshness:
