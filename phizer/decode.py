@@ -125,6 +125,34 @@ def sniff_other_format(data: bytes) -> str | None:
     for name, pattern in _OTHER_FORMATS:
         if pattern.match(head):
             return name
+    bits = jpeg_sample_bits(data)
+    if bits is not None and bits != 8:
+        # 12- and 16-bit JPEGs (scanners, medical and raw converters): Pillow reads 8 only.
+        return f"{bits}-bit JPEG"
+    return None
+
+
+def jpeg_sample_bits(data: bytes) -> int | None:
+    """The sample precision a JPEG's frame header declares, or None when `data` is not a
+    JPEG or has no frame header before its first scan."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    at = 2
+    while at + 4 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length follows
+            at += 2
+            continue
+        if marker == 0xDA:  # start of scan: no frame header came first
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return data[at + 4] if at + 4 < len(data) else None
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
     return None
 
 

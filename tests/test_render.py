@@ -505,3 +505,23 @@ def test_other_image_formats_are_415_by_content(data: bytes, kind: str) -> None:
     with pytest.raises(UnsupportedFormat, match=kind) as info:
         render_all(data, [target("max", 50, 50)], OUT, LIMITS)
     assert info.value.status == 415
+
+
+def with_sample_bits(jpeg: bytes, bits: int) -> bytes:
+    """`jpeg` with its baseline frame header declaring `bits` per sample."""
+    sof = jpeg.index(b"\xff\xc0")
+    return jpeg[: sof + 4] + bytes([bits]) + jpeg[sof + 5 :]
+
+
+@pytest.mark.parametrize("bits", [12, 16])
+def test_a_jpeg_of_more_than_8_bits_is_415_and_says_so(bits: int) -> None:
+    data = with_sample_bits(encoded(photo(64, 48), "JPEG"), bits)
+    with pytest.raises(UnsupportedFormat, match=f"{bits}-bit JPEG images are not accepted"):
+        render_all(data, [target("max", 50, 50)], OUT, LIMITS)
+
+
+def test_a_damaged_8_bit_jpeg_stays_422() -> None:
+    data = encoded(photo(64, 48), "JPEG")
+    sof = data.index(b"\xff\xc0")
+    with pytest.raises(Undecodable):  # its frame header cut short: unreadable, not unsupported
+        render_all(data[: sof + 6], [target("max", 50, 50)], OUT, LIMITS)
