@@ -151,7 +151,7 @@ def jpeg_sample_bits(data: bytes) -> int | None:
         if marker == 0xDA:  # start of scan: no frame header came first
             return None
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return data[at + 4] if at + 4 < len(data) else None
+            return data[at + 4]
         at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
     return None
 
