@@ -103,12 +103,12 @@ class Pipeline:
                 while storing and storing[0][1].done():
                     done, stored = storing.popleft()
                     yield StoredResult(done, stored.result(), fetched)
+            while storing:  # the last writes, waited for in order
+                done, stored = storing.popleft()
+                yield StoredResult(done, stored.result(), fetched)
         finally:
             # Never leave a job with writes still under way (a clean stop, an error).
             wait([f for _, f in storing])
-        while storing:
-            done, stored = storing.popleft()
-            yield StoredResult(done, stored.result(), fetched)
 
     def _not_stored(self, target: RenderTarget) -> bool:
         try:
