@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from warm_support import dir_config
 
-from phizer.config import CacheConfig, Config, SourceConfig
+from phizer.config import Config, SourceConfig
 from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
 from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.models import OriginalInfo, SizeSpec, StoredInfo
@@ -32,12 +33,7 @@ SIZES = (SizeSpec("s", 40, 40, "fill"), SizeSpec("m", 90, 90, "max"))
 
 
 def make_config(tmp_path: Path) -> Config:
-    return Config(
-        master=SourceConfig(type="dir", path=tmp_path / "originals"),
-        store=SourceConfig(type="dir", path=tmp_path / "renders"),
-        cache=CacheConfig(path=tmp_path / "cache"),
-        sizes=SIZES,
-    )
+    return dir_config(tmp_path, SIZES)
 
 
 def write_jpeg(root: Path, path: str, size: tuple[int, int] = (160, 120)) -> None:

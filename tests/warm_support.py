@@ -1,4 +1,5 @@
-"""Helpers for the warm tests: small varied originals made in code, configs, store snapshots."""
+"""Helpers for the warm and pool tests: small varied originals made in code, configs, store
+snapshots."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import random
 from pathlib import Path
 
 from PIL import Image
+
+from phizer.config import CacheConfig, Config, SourceConfig
+from phizer.models import SizeSpec
 
 SIZES_TOML = """
 [sizes.thumb]
@@ -55,6 +59,16 @@ def expected_size(mode: str, box: tuple[int, int], original: tuple[int, int]) ->
 
 
 SIZE_MODES = {(48, 48): "fill", (100, 100): "max", (60, 90): "portrait"}
+
+
+def dir_config(root: Path, sizes: tuple[SizeSpec, ...]) -> Config:
+    """dir -> dir over `root`'s originals/, renders/ and cache/ folders."""
+    return Config(
+        master=SourceConfig(type="dir", path=root / "originals"),
+        store=SourceConfig(type="dir", path=root / "renders"),
+        cache=CacheConfig(path=root / "cache"),
+        sizes=sizes,
+    )
 
 
 def write_config(tmp_path: Path, extra: str = "", sizes: str = SIZES_TOML) -> Path:
