@@ -46,6 +46,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "queue",
         "render_ahead",
         "miss_threads",
+        "max_connections",
         "log",
         "syslog_address",
     ),
@@ -91,6 +92,7 @@ class ServerConfig:
     queue: int = 64
     render_ahead: bool = True
     miss_threads: int = 0  # 0: the cores no other job holds (see phizer.jobs.resample_threads)
+    max_connections: int = 1024  # served at once by `phizer serve` (see phizer.server)
     log: str = "stderr"  # "stderr" or "syslog"
     syslog_address: str = "/dev/log"  # a socket path, or "host:port" for UDP
 

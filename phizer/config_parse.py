@@ -209,6 +209,7 @@ class _Parser:
             queue=self.ranged(t, w, "queue", 64, 1),
             render_ahead=self.get(t, w, "render_ahead", bool, True),
             miss_threads=self.ranged(t, w, "miss_threads", 0, 0, 64),
+            max_connections=self.ranged(t, w, "max_connections", 1024, 1, 65536),
             log=self.choice(t, w, "log", "stderr", ("stderr", "syslog")),
             syslog_address=self.get(t, w, "syslog_address", str, "/dev/log"),
         )

@@ -21,12 +21,12 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from phizer import errors
 from phizer.access_log import close_access_logger, log_request, make_access_logger
-from phizer.config import Config, load_config
+from phizer.config import Config, ServerConfig, load_config
 from phizer.http import error_response, render_response, text_response
 from phizer.metrics import CONTENT_TYPE, Metrics
 from phizer.misses import Misses, RenderPool
@@ -220,7 +220,12 @@ def run_server(
     config = replace(config, server=server_config)
     app = create_app(config)
     try:
-        server = make_wsgi_server(app, server_config.host, server_config.port)
+        server = make_wsgi_server(
+            app,
+            server_config.host,
+            server_config.port,
+            max_connections=server_config.max_connections,
+        )
     except BaseException:
         app.close()
         raise
@@ -235,18 +240,73 @@ def run_server(
 
 
 def make_wsgi_server(
-    app: App, host: str, port: int, *, idle_timeout: float = IDLE_TIMEOUT
+    app: App,
+    host: str,
+    port: int,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int = ServerConfig.max_connections,
 ) -> BaseWSGIServer:
-    """Werkzeug's threaded server with phizer's request handler; `port=0` picks a free port
+    """Werkzeug's threaded server with phizer's request handler, serving at most
+    `max_connections` connections at once (see `_CappedServer`); `port=0` picks a free port
     (`server.server_port`). PhizerError when the address cannot be bound."""
 
     class Handler(_RequestHandler):
         timeout = idle_timeout
 
     try:
-        return make_server(host, port, app, threaded=True, request_handler=Handler)
+        return _CappedServer(host, port, app, Handler, max_connections)
     except OSError as exc:
         raise errors.PhizerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# How often the accept loop, waiting for a free connection slot, checks for a shutdown.
+SLOT_POLL = 0.2
+
+
+class _CappedServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, one thread per connection, with a cap on the connections
+    served at once. The threaded server has none: a flood of slow or idle clients (each held
+    for up to the idle timeout) cost a thread, a descriptor and ~30 KB of memory apiece, with
+    no end. At the cap the accept loop waits for a connection to close, and newcomers wait in
+    the kernel's listen queue (and beyond it, retry their SYN), so memory stays bounded and
+    the requests already accepted are served. Behind nginx or a CDN, which hold slow clients
+    themselves and keep a few connections open to phizer, the cap is never reached."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: App,
+        handler: type[WSGIRequestHandler],
+        max_connections: int,
+    ) -> None:
+        super().__init__(host, port, app, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopping = threading.Event()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # The accept loop's thread: no more accepts until a slot is free, but a shutdown
+        # still stops the loop.
+        while not self._slots.acquire(timeout=SLOT_POLL):
+            if self._stopping.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started; socketserver closes the connection
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
 
 
 def _stop_on_signals(shutdown: Callable[[], None]) -> None:

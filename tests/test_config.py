@@ -109,6 +109,7 @@ def test_environment_overrides_endpoints_and_the_key(tmp_path: Path) -> None:
         ("[server]\nport = true\n", r"\[server\]\.port: has value True; expected int"),
         ("[server]\nqueue = 0\n", r"\[server\]\.queue"),
         ("[server]\nmiss_threads = -2\n", r"\[server\]\.miss_threads: has value -2"),
+        ("[server]\nmax_connections = 0\n", r"\[server\]\.max_connections: has value 0"),
         ('[limits]\nextensions = ["tif"]\n', r"\[limits\]\.extensions: has item 'tif'"),
         ('[output]\ncanvas = "white"\n', r"\[output\]\.canvas: has value 'white'"),
         ('[output]\nformats = ["bmp"]\n', r"\[output\]\.formats: has item 'bmp'"),

@@ -19,6 +19,7 @@ import ctypes
 import os
 import socket
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -537,6 +538,51 @@ def test_clients_that_stop_sending_are_disconnected(tmp_path: Path) -> None:
         assert time.monotonic() - started < 10
         assert wait_until(lambda: open_fds() <= before)
         assert site.get("/220x220/a.jpg").status_code == 200
+
+
+def connection_threads() -> int:
+    """The server threads serving a connection (socketserver names them after their target)."""
+    return sum("process_request_thread" in t.name for t in threading.enumerate())
+
+
+def test_connections_past_the_cap_wait_for_a_free_one(tmp_path: Path) -> None:
+    """The threaded server started a thread for every connection it accepted, so a flood of
+    slow clients grew threads and memory without end. With `max_connections`, the ones past
+    the cap wait, unanswered, and are served when a connection ends; the threads stay at
+    the cap, and a shutdown still stops a server whose every slot is taken."""
+    config = load_config(write_config(tmp_path, dir_config(tmp_path, server={"workers": 0})))
+    (tmp_path / "originals" / "a.jpg").write_bytes(image_bytes(64, 64))
+    started = time.monotonic()
+    with live(create_app(config), idle_timeout=30.0, max_connections=3) as site:
+        host, port = site.url.removeprefix("http://").split(":")
+        stalled = [socket.create_connection((host, int(port)), timeout=15) for _ in range(20)]
+        for sock in stalled:
+            sock.sendall(b"GET /220x220/a.jpg HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        waiting = socket.create_connection((host, int(port)), timeout=1)
+        waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with pytest.raises(TimeoutError):
+            waiting.recv(1024)  # accepted by the kernel, not served: every slot is taken
+        assert connection_threads() == 3
+        for sock in stalled:  # the three served ones end; the others take their slots
+            sock.close()
+        waiting.settimeout(15)
+        answer = b""
+        while chunk := waiting.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b"ok\n")
+        waiting.close()
+        assert site.get("/220x220/a.jpg").status_code == 200
+        held = [socket.create_connection((host, int(port)), timeout=15) for _ in range(5)]
+        for sock in held:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        assert wait_until(lambda: connection_threads() == 3)
+        stopping = time.monotonic()
+    # live() shut the server down with every slot taken and two connections waiting.
+    assert time.monotonic() - stopping < 5
+    for sock in held:
+        sock.close()
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.parametrize(
