@@ -271,7 +271,7 @@ class _CappedServer(ThreadedWSGIServer):
     no end. At the cap the accept loop waits for a connection to close, and newcomers wait in
     the kernel's listen queue (and beyond it, retry their SYN), so memory stays bounded and
     the requests already accepted are served. Behind nginx or a CDN, which hold slow clients
-    themselves and keep a few connections open to phizer, the cap is never reached."""
+    themselves and keep far fewer connections open to phizer, the cap is not reached."""
 
     def __init__(
         self,
