@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from PIL import Image
+from warm_support import dir_config
 
-from phizer.config import CacheConfig, Config, SourceConfig
 from phizer.errors import StoreError
 from phizer.models import SizeSpec, StoredInfo
 from phizer.pipeline import Pipeline
@@ -55,12 +55,7 @@ def pipeline(tmp_path: Path, store: DirStore) -> Pipeline:
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(
         tmp_path / "originals" / "a.jpg"
     )
-    config = Config(
-        master=SourceConfig(type="dir", path=tmp_path / "originals"),
-        store=SourceConfig(type="dir", path=store.root),
-        cache=CacheConfig(path=tmp_path / "cache"),
-        sizes=SIZES,
-    )
+    config = dir_config(tmp_path, SIZES)  # its store is `store`, given to the Pipeline
     return Pipeline(config, build_source(config), store)
 
 
