@@ -13,7 +13,7 @@ import io
 import logging
 from functools import lru_cache
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageMath
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ def _plain_convert(im: Image.Image) -> Image.Image:
     if im.mode in WORKING_MODES and not transparent:
         return im  # the common case: no copy of a 20-megapixel photo
     if im.mode in _SIXTEEN_BIT:
-        # convert("L") clips 16-bit values at 255; scale 0..65535 down to 0..255 instead.
-        out = im.convert("I").point(lambda v: v * (1 / 257)).convert("L")
+        out = _sixteen_bit_grey(im)
     elif im.mode in ("F", "1"):
         out = im.convert("L")
     elif im.mode in ("LA", "La", "PA", "RGBa") or transparent:
@@ -49,6 +48,19 @@ def _plain_convert(im: Image.Image) -> Image.Image:
         out = im.convert("RGB")
     out.info = {}
     return out
+
+
+def _sixteen_bit_grey(im: Image.Image) -> Image.Image:
+    """16-bit grey as L, or as RGBA when a tRNS colour key marks one grey level transparent.
+    convert("L") would clip values at 255, so they are scaled from 0..65535 instead; the key
+    is a 16-bit level, so it is matched before the scaling merges 257 levels into one."""
+    wide = im.convert("I")
+    grey = wide.point(lambda v: v * (1 / 257)).convert("L")
+    key = im.info.get("transparency")
+    if not isinstance(key, int):
+        return grey
+    alpha = ImageMath.lambda_eval(lambda a: (a["wide"] != key) * 255, wide=wide)
+    return Image.merge("RGBA", (grey, grey, grey, alpha.convert("L")))
 
 
 def _apply_profile(im: Image.Image, profile: bytes) -> Image.Image | None:

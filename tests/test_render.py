@@ -426,6 +426,19 @@ def test_sixteen_bit_grey_is_scaled_not_clipped() -> None:
     assert 120 <= value <= 136
 
 
+def test_sixteen_bit_grey_keeps_its_transparent_level() -> None:
+    # A tRNS key names one 16-bit level; 300 and 400 scale to the same 8-bit grey, so the key
+    # must be matched before scaling or both halves turn transparent (or neither does).
+    im = Image.new("I;16", (40, 40), 400)
+    im.paste(Image.new("I;16", (20, 40), 300))
+    png = encoded(im, "PNG", transparency=300)
+    [r] = render_all(png, [target("max", 20, 20, format="PNG")], OUT, LIMITS)
+    got = decoded(r)
+    assert got.mode == "RGBA"
+    assert got.getpixel((2, 10))[3] == 0  # type: ignore[index]
+    assert got.getpixel((17, 10)) in ((1, 1, 1, 255), (2, 2, 2, 255))  # 400 / 257: near black
+
+
 def test_probe_reports_the_displayed_size() -> None:
     stored_sideways = jpeg_with_orientation(photo(60, 40), 6)
     assert Image.open(io.BytesIO(stored_sideways)).size == (40, 60)
