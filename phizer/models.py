@@ -27,6 +27,19 @@ CONTENT_TYPE_BY_FORMAT: dict[str, str] = {
 }
 
 
+def format_of_key(key: str) -> str | None:
+    """The output format a URL path or store key names by its last extension, or None.
+
+    A key's extension is what every server of the render labels it by: the dir store, nginx's
+    `try_files` and a CDN all derive Content-Type from it. So the render under a key is
+    always in the format its extension names, even when the original behind `photo.jpg`
+    turns out to be a PNG or a GIF (a mislabelled upload): it is rendered as a JPEG, its
+    alpha flattened and its first frame taken, as a `.jpg` variant of it would be."""
+    name = key.rpartition("/")[2]
+    _, dot, ext = name.rpartition(".")
+    return FORMAT_BY_EXTENSION.get(ext.lower()) if dot else None
+
+
 @dataclass(frozen=True)
 class SizeSpec:
     """One configured size, with its output settings resolved against `[output]`."""
@@ -67,7 +80,8 @@ class CropBox:
 @dataclass(frozen=True)
 class RenderTarget:
     """One render to produce from an original: a size, an optional crop box, an optional
-    output format (None = follow the original), and the store key it is saved under."""
+    output format (None = follow the original's content), and the store key it is saved
+    under."""
 
     size: SizeSpec
     key: str

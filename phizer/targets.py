@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from phizer.config import Config
-from phizer.models import FORMAT_BY_EXTENSION, CropBox, RenderTarget, SizeSpec
+from phizer.models import CropBox, RenderTarget, SizeSpec, format_of_key
 from phizer.urls import render_key
 
 
@@ -22,11 +22,11 @@ def make_targets(
     crop: CropBox | None = None,
 ) -> list[RenderTarget]:
     """Targets for `path`: every size (default: all configured) times every format variant
-    (None = the original's own format; "webp" = the `.webp` variant)."""
+    (None = the format `path`'s extension names; "webp" = the `.webp` variant). Each render
+    is in the format its key's extension names (see `format_of_key`)."""
     out = []
     for variant in variants:
-        fmt = FORMAT_BY_EXTENSION[variant] if variant else None
         for size in config.sizes if sizes is None else sizes:
             key = render_key(size.width, size.height, path, crop=crop, variant=variant)
-            out.append(RenderTarget(size=size, key=key, crop=crop, format=fmt))
+            out.append(RenderTarget(size=size, key=key, crop=crop, format=format_of_key(key)))
     return out

@@ -181,6 +181,28 @@ def test_format_variants(site: Live, variant: str, content_type: str, pil_format
         assert (image.format, image.size) == (pil_format, (220, 220))
 
 
+def test_a_mislabelled_original_renders_in_the_format_its_url_names(
+    site: Live, originals: Path, tmp_path: Path
+) -> None:
+    # A PNG with alpha uploaded as .jpg: nginx and the dir store label the stored render by
+    # its key, so the miss must be a JPEG too, or a hit and a miss would disagree.
+    clear = Image.new("RGBA", (440, 220), (255, 0, 0, 0))
+    clear.paste((0, 0, 255, 255), (0, 0, 220, 220))
+    out = io.BytesIO()
+    clear.save(out, "PNG")
+    (originals / "upload.jpg").write_bytes(out.getvalue())
+    for _ in ("miss", "hit"):
+        response = site.get("/220x220/upload.jpg")
+        assert response.headers["Content-Type"] == "image/jpeg"
+        image = decoded(response.content)
+        assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (220, 220))
+        assert image.getpixel((200, 100)) == pytest.approx((255, 255, 255), abs=3)  # canvas
+    stored = decoded((tmp_path / "renders" / "220x220" / "upload.jpg").read_bytes())
+    assert stored.format == "JPEG"
+    variant = decoded(site.get("/220x220/upload.jpg.png").content)
+    assert (variant.format, variant.mode) == ("PNG", "RGBA")
+
+
 def assert_error(response: Any, status: int, max_age: int | None = 30) -> None:
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("text/plain")

@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
-from phizer.models import CropBox
+from phizer.models import CropBox, format_of_key
 from phizer.urls import (
     IMAGE_EXTENSIONS,
     RenderURL,
@@ -67,6 +67,23 @@ def test_render_keys_are_the_canonical_url_paths_of_design_md() -> None:
 
 
 # --- canonical numbers: 404 when not a render URL, 400 when render-shaped but wrong -----
+
+
+@pytest.mark.parametrize(
+    ("key", "fmt"),
+    [
+        ("220x220/a.jpg", "JPEG"),
+        ("220x220/dir.png/A.JPEG", "JPEG"),
+        ("220x220/a.png.webp", "WEBP"),
+        ("220x220/0x0/10x10/a.gif.avif", "AVIF"),
+        ("220x220/a.gif", "GIF"),
+        ("220x220/a.tiff", None),
+        ("220x220/png", None),
+        ("220x220/a.", None),
+    ],
+)
+def test_a_keys_last_extension_names_its_format(key: str, fmt: str | None) -> None:
+    assert format_of_key(key) == fmt
 
 
 @pytest.mark.parametrize(

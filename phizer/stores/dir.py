@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phizer.errors import StoreError
-from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION, StoredInfo
+from phizer.models import CONTENT_TYPE_BY_FORMAT, StoredInfo, format_of_key
 from phizer.sources.dir import file_etag, safe_path
 from phizer.stores import StoredRender
 
@@ -35,7 +35,7 @@ STALE_TEMP_SECONDS = 3600.0
 
 def content_type_for(key: str) -> str | None:
     """The Content-Type a render's key implies (its last extension names the format)."""
-    fmt = FORMAT_BY_EXTENSION.get(key.rpartition(".")[2].lower())
+    fmt = format_of_key(key)
     return CONTENT_TYPE_BY_FORMAT.get(fmt) if fmt else None
 
 
