@@ -79,8 +79,9 @@ def write_config(folder: Path, sections: Mapping[str, Any]) -> Path:
     return path
 
 
-def dir_config(folder: Path, **extra: Mapping[str, Any]) -> dict[str, Any]:
-    """A dir master `originals/` and dir store `renders/` under `folder`, with SIZES."""
+def dir_config(folder: Path, **extra: Any) -> dict[str, Any]:
+    """A dir master `originals/` and dir store `renders/` under `folder`, with SIZES; each
+    keyword is a config table merged over the default's (or, like `slaves`, a list)."""
     (folder / "originals").mkdir(exist_ok=True)
     sections: dict[str, Any] = {
         "master": {"type": "dir", "path": str(folder / "originals")},

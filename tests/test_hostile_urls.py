@@ -111,7 +111,7 @@ class Watch:
 
     def names(self) -> list[str]:
         """Entries touched since the last call (the watched folders themselves excluded)."""
-        found = []
+        found: list[str] = []
         while True:
             try:
                 data = os.read(self.fd, 65536)
@@ -214,6 +214,7 @@ def assert_refused(site: Site, answer: Answer, allowed: set[int]) -> None:
 def assert_plain_text(answer: Answer) -> None:
     """Every refusal, the HTTP server's own included, is a line of text, never a page."""
     assert answer.headers.get("content-type", "").startswith("text/plain"), answer.headers
+    assert answer.status is not None, answer.body[:200]
     assert answer.body.startswith(b"%d " % answer.status), answer.body[:200]
 
 

@@ -61,7 +61,7 @@ def mean_diff(a: Image.Image, b: Image.Image) -> float:
 
 
 def reference(
-    im: Image.Image, size: tuple[int, int], box: tuple[int, ...] | None = None
+    im: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None
 ) -> Image.Image:
     return im.convert("RGB").resize(size, Image.Resampling.LANCZOS, box=box)
 
@@ -241,7 +241,7 @@ def test_an_animations_first_render_waits_for_no_other_size(
     data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
     targets = [target("max", 120, 120), target("max", 200, 200), target("max", 60, 60)]
     sizes: list[tuple[int, int]] = []
-    real = render_module.resample
+    real = resample_module.resample
 
     def spy(im: Image.Image, box: Any, size: tuple[int, int], threads: int = 1) -> Image.Image:
         sizes.append(size)
