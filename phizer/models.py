@@ -27,19 +27,6 @@ CONTENT_TYPE_BY_FORMAT: dict[str, str] = {
 }
 
 
-def format_of_key(key: str) -> str | None:
-    """The output format a URL path or store key names by its last extension, or None.
-
-    The dir store and nginx's `try_files` label a stored render by its key's extension, so
-    the miss that wrote it must say the same. The render under a key is therefore always in
-    the format its extension names, even when the original behind `photo.jpg` turns out to
-    be a PNG or a GIF (a mislabelled upload): it is rendered as a JPEG, its alpha flattened
-    and its first frame taken, as a `.jpg` variant of it would be."""
-    name = key.rpartition("/")[2]
-    _, dot, ext = name.rpartition(".")
-    return FORMAT_BY_EXTENSION.get(ext.lower()) if dot else None
-
-
 @dataclass(frozen=True)
 class SizeSpec:
     """One configured size, with its output settings resolved against `[output]`."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from phizer.config import Config
-from phizer.models import CropBox, RenderTarget, SizeSpec, format_of_key
-from phizer.urls import render_key
+from phizer.models import CropBox, RenderTarget, SizeSpec
+from phizer.urls import format_of_key, render_key
 
 
 def make_targets(

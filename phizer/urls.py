@@ -157,6 +157,19 @@ def check_original_path(path: str, extensions: Sequence[str]) -> str:
     return path
 
 
+def format_of_key(key: str) -> str | None:
+    """The output format a URL path or store key names by its last extension, or None.
+
+    The dir store and nginx's `try_files` label a stored render by its key's extension, so
+    the miss that wrote it must say the same. The render under a key is therefore always in
+    the format its extension names, even when the original behind `photo.jpg` turns out to
+    be a PNG or a GIF (a mislabelled upload): it is rendered as a JPEG, its alpha flattened
+    and its first frame taken, as a `.jpg` variant of it would be."""
+    name = key.rpartition("/")[2]
+    _, dot, ext = name.rpartition(".")
+    return FORMAT_BY_EXTENSION.get(ext.lower()) if dot else None
+
+
 def signature(rest: str, key: str) -> str:
     """The signature segment for `rest` (the unsigned path without its leading slash)."""
     try:

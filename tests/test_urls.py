@@ -13,11 +13,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
-from phizer.models import CropBox, format_of_key
+from phizer.models import CropBox
 from phizer.urls import (
     IMAGE_EXTENSIONS,
     RenderURL,
     check_original_path,
+    format_of_key,
     format_url,
     parse_url,
     render_key,

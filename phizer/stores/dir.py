@@ -21,9 +21,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phizer.errors import StoreError
-from phizer.models import CONTENT_TYPE_BY_FORMAT, StoredInfo, format_of_key
+from phizer.models import CONTENT_TYPE_BY_FORMAT, StoredInfo
 from phizer.sources.dir import file_etag, safe_path
 from phizer.stores import StoredRender
+from phizer.urls import format_of_key
 
 logger = logging.getLogger(__name__)
 
