@@ -67,9 +67,6 @@ def test_render_keys_are_the_canonical_url_paths_of_design_md() -> None:
     assert RenderURL(1, 2, "a.gif", crop, "png").key == "1x2/10x10/400x300/a.gif.png"
 
 
-# --- canonical numbers: 404 when not a render URL, 400 when render-shaped but wrong -----
-
-
 @pytest.mark.parametrize(
     ("key", "fmt"),
     [
@@ -85,6 +82,9 @@ def test_render_keys_are_the_canonical_url_paths_of_design_md() -> None:
 )
 def test_a_keys_last_extension_names_its_format(key: str, fmt: str | None) -> None:
     assert format_of_key(key) == fmt
+
+
+# --- canonical numbers: 404 when not a render URL, 400 when render-shaped but wrong -----
 
 
 @pytest.mark.parametrize(
