@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from phizer import jpeg_scale
 from phizer.config import LimitsConfig
@@ -171,7 +171,24 @@ def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Hea
     except DECODE_ERRORS as exc:
         raise Undecodable(f"corrupt image header: {exc}") from None
     with im:
+        _narrow_sixteen_bit_colour_key(im)
         yield im, _check(im, limits)
+
+
+def _narrow_sixteen_bit_colour_key(im: Image.Image) -> None:
+    """Pillow decodes a 16-bit RGB PNG to 8 bits a channel (each sample's high byte) but keeps
+    its tRNS colour key at 16 bits, so no decoded pixel can match it and the render comes out
+    opaque where browsers show it transparent. The key is narrowed the way the pixels are:
+    every colour whose 8-bit value is the key's then counts as the key, and at 8 bits those
+    colours look the same anyway."""
+    key = im.info.get("transparency")
+    if im.format != "PNG" or im.mode != "RGB" or not isinstance(key, tuple):
+        return
+    if not isinstance(im, ImageFile.ImageFile) or not im.tile:
+        return
+    rawmode = im.tile[0][3]
+    if isinstance(rawmode, str) and rawmode.startswith("RGB;16"):
+        im.info["transparency"] = tuple(int(level) >> 8 for level in key)
 
 
 def probe(data: bytes, limits: LimitsConfig) -> tuple[str, int, int]:

@@ -4,6 +4,8 @@ boxes, orientation after a DCT-scaled decode, colour, alpha, formats, metadata a
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -437,6 +439,37 @@ def test_sixteen_bit_grey_keeps_its_transparent_level() -> None:
     assert got.mode == "RGBA"
     assert got.getchannel("A").getpixel((2, 10)) == 0
     assert got.getpixel((17, 10)) in ((1, 1, 1, 255), (2, 2, 2, 255))  # 400 / 257: near black
+
+
+def sixteen_bit_rgb_png(width: int, height: int, key: tuple[int, int, int]) -> bytes:
+    """A 16-bit RGB PNG with a tRNS colour key (Pillow cannot write one): its left half is
+    the key colour, its right half opaque red."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    left = struct.pack(">HHH", *key) * (width // 2)
+    right = struct.pack(">HHH", 0xFFFF, 0, 0) * (width - width // 2)
+    rows = (b"\x00" + left + right) * height
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tRNS", struct.pack(">HHH", *key))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_sixteen_bit_rgb_keeps_its_transparent_colour() -> None:
+    # Pillow decodes the pixels to 8 bits but keeps the key at 16: nothing would match it.
+    png = sixteen_bit_rgb_png(40, 20, (0x1234, 0x5678, 0x9ABC))
+    [r] = render_all(png, [target("max", 40, 20, format="PNG")], OUT, LIMITS)
+    got = decoded(r)
+    assert got.mode == "RGBA"
+    assert got.getchannel("A").getpixel((5, 10)) == 0
+    assert got.getpixel((35, 10)) == (255, 0, 0, 255)
 
 
 def test_probe_reports_the_displayed_size() -> None:
