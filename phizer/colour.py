@@ -25,7 +25,7 @@ def to_working_mode(im: Image.Image) -> Image.Image:
     """`im` as L, RGB or RGBA in sRGB, its embedded profile applied. Its `info` (profile,
     EXIF, colour key) no longer describes the pixels: the renderer's resampling drops it."""
     profile = im.info.get("icc_profile")
-    if "transparency" in im.info and im.mode in ("L", "RGB", "P"):
+    if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P"):
         im = im.convert("RGBA")  # a colour key becomes alpha before any profile is applied
     if profile and im.mode in ("RGB", "RGBA", "CMYK"):
         converted = _apply_profile(im, bytes(profile))

@@ -15,7 +15,7 @@ import io
 import logging
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -171,24 +171,37 @@ def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Hea
     except DECODE_ERRORS as exc:
         raise Undecodable(f"corrupt image header: {exc}") from None
     with im:
-        _narrow_sixteen_bit_colour_key(im)
+        _colour_key_at_decoded_depth(im)
         yield im, _check(im, limits)
 
 
-def _narrow_sixteen_bit_colour_key(im: Image.Image) -> None:
-    """Pillow decodes a 16-bit RGB PNG to 8 bits a channel (each sample's high byte) but keeps
-    its tRNS colour key at 16 bits, so no decoded pixel can match it and the render comes out
-    opaque where browsers show it transparent. The key is narrowed the way the pixels are:
-    every colour whose 8-bit value is the key's then counts as the key, and at 8 bits those
-    colours look the same anyway."""
+# PNG raw modes whose samples Pillow rescales as it decodes them, and the same rescaling for a
+# tRNS colour key, which Pillow leaves at the file's bit depth.
+_KEY_AT_DECODED_DEPTH: dict[str, Callable[[int], int]] = {
+    "1": lambda level: 255 if level else 0,  # 1-bit grey: pixels 0 or 255
+    "L;2": lambda level: level * 85,  # 2-bit grey: 0, 85, 170, 255
+    "L;4": lambda level: level * 17,  # 4-bit grey: 0, 17, ..., 255
+    "RGB;16B": lambda level: level >> 8,  # 16-bit RGB: each sample's high byte
+}
+
+
+def _colour_key_at_decoded_depth(im: Image.Image) -> None:
+    """Move a PNG's tRNS colour key to the bit depth Pillow decodes its pixels at. Pillow
+    scales 1-, 2- and 4-bit grey up to 8 bits and 16-bit RGB down to it, but keeps the key
+    as the file wrote it, so no decoded pixel matched it and the render came out opaque
+    where browsers show it transparent. (16-bit grey keeps its depth: see `phizer.colour`.)
+    For 16-bit RGB every colour whose 8-bit value is the key's then counts as the key; at 8
+    bits those colours look the same anyway."""
     key = im.info.get("transparency")
-    if im.format != "PNG" or im.mode != "RGB" or not isinstance(key, tuple):
+    if im.format != "PNG" or key is None or not isinstance(im, ImageFile.ImageFile) or not im.tile:
         return
-    if not isinstance(im, ImageFile.ImageFile) or not im.tile:
+    rescale = _KEY_AT_DECODED_DEPTH.get(str(im.tile[0][3]))
+    if rescale is None:
         return
-    rawmode = im.tile[0][3]
-    if isinstance(rawmode, str) and rawmode.startswith("RGB;16"):
-        im.info["transparency"] = tuple(int(level) >> 8 for level in key)
+    if isinstance(key, int):
+        im.info["transparency"] = rescale(key)
+    elif isinstance(key, tuple):
+        im.info["transparency"] = tuple(rescale(int(level)) for level in key)
 
 
 def probe(data: bytes, limits: LimitsConfig) -> tuple[str, int, int]:

@@ -441,35 +441,49 @@ def test_sixteen_bit_grey_keeps_its_transparent_level() -> None:
     assert got.getpixel((17, 10)) in ((1, 1, 1, 255), (2, 2, 2, 255))  # 400 / 257: near black
 
 
-def sixteen_bit_rgb_png(width: int, height: int, key: tuple[int, int, int]) -> bytes:
-    """A 16-bit RGB PNG with a tRNS colour key (Pillow cannot write one): its left half is
-    the key colour, its right half opaque red."""
+def keyed_png(bits: int, key: tuple[int, ...], other: tuple[int, ...]) -> bytes:
+    """A 40x20 grey (one sample) or RGB (three) PNG of `bits` per sample with a tRNS colour
+    key, written by hand (Pillow writes none of these): left half the key, right half
+    `other`."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body)
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
-    left = struct.pack(">HHH", *key) * (width // 2)
-    right = struct.pack(">HHH", 0xFFFF, 0, 0) * (width - width // 2)
-    rows = (b"\x00" + left + right) * height
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    samples = [key] * 20 + [other] * 20
+    bitstring = "".join(format(level, f"0{bits}b") for pixel in samples for level in pixel)
+    bitstring += "0" * (-len(bitstring) % 8)
+    row = b"\x00" + int(bitstring, 2).to_bytes(len(bitstring) // 8, "big")
+    colour_type = 0 if len(key) == 1 else 2
+    header = struct.pack(">IIBBBBB", 40, 20, bits, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"tRNS", struct.pack(">HHH", *key))
-        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"tRNS", struct.pack(f">{len(key)}H", *key))
+        + chunk(b"IDAT", zlib.compress(row * 20))
         + chunk(b"IEND", b"")
     )
 
 
-def test_sixteen_bit_rgb_keeps_its_transparent_colour() -> None:
-    # Pillow decodes the pixels to 8 bits but keeps the key at 16: nothing would match it.
-    png = sixteen_bit_rgb_png(40, 20, (0x1234, 0x5678, 0x9ABC))
+@pytest.mark.parametrize(
+    ("bits", "key", "other"),
+    [
+        (1, (0,), (1,)),
+        (2, (1,), (3,)),
+        (4, (5,), (15,)),
+        (16, (0x1234, 0x5678, 0x9ABC), (0xFFFF, 0, 0)),
+    ],
+)
+def test_a_colour_key_at_any_bit_depth_is_transparent(
+    bits: int, key: tuple[int, ...], other: tuple[int, ...]
+) -> None:
+    # Pillow rescales these samples to 8 bits as it decodes them, but not the key.
+    png = keyed_png(bits, key, other)
     [r] = render_all(png, [target("max", 40, 20, format="PNG")], OUT, LIMITS)
     got = decoded(r)
     assert got.mode == "RGBA"
     assert got.getchannel("A").getpixel((5, 10)) == 0
-    assert got.getpixel((35, 10)) == (255, 0, 0, 255)
+    assert got.getchannel("A").getpixel((35, 10)) == 255
 
 
 def test_probe_reports_the_displayed_size() -> None:
