@@ -2,9 +2,9 @@
 encoders write: L (grey), RGB, or RGBA (anything with transparency), in sRGB.
 
 Browsers assume sRGB for untagged images, and renders are served untagged, so an embedded ICC
-profile (Display P3, Adobe RGB, a CMYK press profile) must be applied here or its colours are
-shown wrong. Transparency hidden in palette entries or tRNS colour keys becomes a real alpha
-band now, before resampling, so edges blend instead of keeping a hard colour key.
+profile (Display P3, Adobe RGB, a CMYK press profile, a grey one) must be applied here or its
+colours are shown wrong. Transparency hidden in palette entries or tRNS colour keys becomes a
+real alpha band now, before resampling, so edges blend instead of keeping a hard colour key.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ def to_working_mode(im: Image.Image) -> Image.Image:
         im = im.convert("RGBA")  # a colour key becomes alpha before any profile is applied
     if profile and im.mode in ("RGB", "RGBA", "CMYK"):
         converted = _apply_profile(im, bytes(profile))
+        if converted is not None:
+            return converted
+    if profile and im.mode in ("L", "LA") and bytes(profile[16:20]) == b"GRAY":
+        converted = _apply_grey_profile(im, bytes(profile))
         if converted is not None:
             return converted
     return _plain_convert(im)
@@ -75,6 +79,28 @@ def _apply_profile(im: Image.Image, profile: bytes) -> Image.Image | None:
         return None
     if out is None:  # only when applied in place, which we never ask for
         return None
+    out.info = {}
+    return out
+
+
+def _apply_grey_profile(im: Image.Image, profile: bytes) -> Image.Image | None:
+    """The sRGB grey of an L or LA image that carries a grey profile. Photoshop embeds its
+    grey working space ("Dot Gain 20%" by default) in the greyscale files it saves, and
+    browsers apply it, so ignoring it shows midtones lighter or darker than the original.
+    LittleCMS maps grey only into a colour space, so the picture goes through sRGB and back
+    to one band, which loses nothing: its three channels come out equal."""
+    grey = im.getchannel("L") if im.mode == "LA" else im
+    try:
+        transform = _srgb_transform(profile, "L", "RGB")
+        rgb = ImageCms.applyTransform(grey, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        logger.warning("ignoring unusable ICC profile: %s", exc)
+        return None
+    if rgb is None:  # only when applied in place, which we never ask for
+        return None
+    out = rgb.convert("L")
+    if im.mode == "LA":
+        out = Image.merge("LA", (out, im.getchannel("A"))).convert("RGBA")
     out.info = {}
     return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
@@ -484,6 +484,51 @@ def test_a_colour_key_at_any_bit_depth_is_transparent(
     assert got.mode == "RGBA"
     assert got.getchannel("A").getpixel((5, 10)) == 0
     assert got.getchannel("A").getpixel((35, 10)) == 255
+
+
+def grey_profile(gamma: float) -> bytes:
+    """A minimal ICC v2 grey display profile (white point and a gamma curve), written by hand:
+    Pillow can only make RGB and Lab ones."""
+
+    def fixed(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    d50 = fixed(0.9642) + fixed(1.0) + fixed(0.8249)
+    tags = [
+        (b"wtpt", b"XYZ \0\0\0\0" + d50),
+        (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"),
+    ]
+    at = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for name, data in tags:
+        table += name + struct.pack(">II", at + len(body), len(data))
+        body += data
+    size = 128 + len(table) + len(body)
+    header = struct.pack(">I4sI", size, b"", 0x02100000) + b"mntrGRAYXYZ " + bytes(12)
+    header += b"acsp" + bytes(28) + d50 + bytes(48)
+    return header + table + body
+
+
+def test_a_grey_profile_is_applied() -> None:
+    # Linear grey 128 is sRGB 188: a browser shows the tagged file that light.
+    flat = Image.new("L", (40, 20), 128)
+    tagged = encoded(flat, "PNG", icc_profile=grey_profile(1.0))
+    [r] = render_all(tagged, [target("max", 40, 20, format="PNG")], OUT, LIMITS)
+    got = decoded(r)
+    assert got.mode == "L"
+    assert 186 <= cast(int, got.getpixel((10, 10))) <= 190
+    [plain] = render_all(encoded(flat, "PNG"), [target("max", 40, 20, format="PNG")], OUT, LIMITS)
+    assert decoded(plain).getpixel((10, 10)) == 128
+
+
+def test_a_grey_profile_keeps_the_alpha_band() -> None:
+    half = Image.merge("LA", (Image.new("L", (40, 20), 128), Image.new("L", (40, 20), 255)))
+    half.paste((128, 0), (0, 0, 20, 20))
+    tagged = encoded(half, "PNG", icc_profile=grey_profile(1.0))
+    [r] = render_all(tagged, [target("max", 40, 20, format="PNG")], OUT, LIMITS)
+    got = decoded(r).convert("RGBA")
+    assert got.getchannel("A").getpixel((5, 10)) == 0
+    assert got.getpixel((35, 10)) == pytest.approx((188, 188, 188, 255), abs=2)
 
 
 def test_probe_reports_the_displayed_size() -> None:
