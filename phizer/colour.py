@@ -27,6 +27,8 @@ def to_working_mode(im: Image.Image) -> Image.Image:
     profile = im.info.get("icc_profile")
     if "transparency" in im.info and im.mode in ("1", "L", "RGB", "P"):
         im = im.convert("RGBA")  # a colour key becomes alpha before any profile is applied
+    elif profile and im.mode == "P":
+        im = im.convert("RGB")  # a palette's colours are in the profile's space too
     if profile and im.mode in ("RGB", "RGBA", "CMYK"):
         converted = _apply_profile(im, bytes(profile))
         if converted is not None:

@@ -136,6 +136,21 @@ def test_p3_profile_is_converted_to_srgb(edgecases: Path) -> None:
     assert "icc_profile" not in got.info
 
 
+def test_a_palette_images_profile_is_applied(edgecases: Path) -> None:
+    p3 = Image.open(edgecases / "P3-sRGB-color-bars.jpg")
+    palette = p3.convert("RGB").resize((250, 200)).quantize(256)
+    out = io.BytesIO()
+    palette.save(out, "PNG", icc_profile=p3.info["icc_profile"])
+    size = SizeSpec("same", 250, 200, "max")
+    [r] = render_all(out.getvalue(), [RenderTarget(size, "k", format="PNG")], OUT, LIMITS)
+    source = ImageCms.ImageCmsProfile(io.BytesIO(p3.info["icc_profile"]))
+    colours = palette.convert("RGB")
+    expected = ImageCms.profileToProfile(colours, source, ImageCms.createProfile("sRGB"))
+    assert expected is not None
+    assert mean_diff(decoded(r), expected) < 1
+    assert mean_diff(colours, expected) > 3  # the conversion is not a no-op on this image
+
+
 def test_transparency_kept_in_png_and_flattened_in_jpeg(edgecases: Path) -> None:
     data = (edgecases / "transparent.png").read_bytes()
     transparent = Image.open(io.BytesIO(data)).getpixel((0, 0))
