@@ -91,19 +91,12 @@ def _apply_grey_profile(im: Image.Image, profile: bytes) -> Image.Image | None:
     browsers apply it, so ignoring it shows midtones lighter or darker than the original.
     LittleCMS maps grey only into a colour space, so the picture goes through sRGB and back
     to one band, which loses nothing: its three channels come out equal."""
-    grey = im.getchannel("L") if im.mode == "LA" else im
-    try:
-        transform = _srgb_transform(profile, "L", "RGB")
-        rgb = ImageCms.applyTransform(grey, transform)
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        logger.warning("ignoring unusable ICC profile: %s", exc)
-        return None
-    if rgb is None:  # only when applied in place, which we never ask for
+    rgb = _apply_profile(im.getchannel("L") if im.mode == "LA" else im, profile)
+    if rgb is None:
         return None
     out = rgb.convert("L")
     if im.mode == "LA":
         out = Image.merge("LA", (out, im.getchannel("A"))).convert("RGBA")
-    out.info = {}
     return out
 
 
