@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from phizer import jpeg_scale
+from phizer import jpeg_scale, png_chunks
 from phizer.config import LimitsConfig
-from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
+from phizer.errors import PhizerError, TooLarge, Undecodable, UnsupportedFormat
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +158,26 @@ def jpeg_sample_bits(data: bytes) -> int | None:
 
 @contextmanager
 def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Header]]:
-    """Open `data` lazily and check it against the limits; nothing is decoded yet."""
+    """Open `data` lazily and check it against the limits; nothing is decoded yet. A PNG that
+    fails to open over chunks a browser would skip is opened without them (`png_chunks`)."""
     try:
-        im = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+        im = _open(data)
+    except Undecodable as refused:
+        repaired = png_chunks.without_skippable_chunks(data)
+        if repaired is None:
+            raise
+        try:
+            im = _open(repaired)
+        except PhizerError:
+            raise refused from None
+    with im:
+        _colour_key_at_decoded_depth(im)
+        yield im, _check(im, limits)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"image too large: {exc}") from None
     except UnidentifiedImageError:
@@ -170,9 +187,6 @@ def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Hea
         raise Undecodable("not a readable image (or a format phizer does not know)") from None
     except DECODE_ERRORS as exc:
         raise Undecodable(f"corrupt image header: {exc}") from None
-    with im:
-        _colour_key_at_decoded_depth(im)
-        yield im, _check(im, limits)
 
 
 # PNG raw modes whose samples Pillow rescales as it decodes them, and the same rescaling for a
