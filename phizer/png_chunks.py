@@ -24,8 +24,9 @@ _TEXT = (b"tEXt", b"zTXt", b"iTXt")
 
 
 def without_skippable_chunks(data: bytes) -> bytes | None:
-    """`data` without its text chunks, its ancillary chunks with a bad CRC and an ICC profile
-    that inflates past Pillow's limit; None when it is not a PNG or has none of those."""
+    """`data` without its text chunks, its ancillary chunks with a bad CRC, an ICC profile
+    that inflates past Pillow's limit and any profile after the first; None when it is not
+    a PNG or has none of those."""
     if not data.startswith(SIGNATURE):
         return None
     kept = [SIGNATURE]
