@@ -7,10 +7,10 @@ file in both cases unless its global `LOAD_TRUNCATED_IMAGES` is set, and phizer 
 Pillow's globals alone. So when a PNG fails to open, `without_skippable_chunks` gives a copy
 without such chunks, and phizer opens that instead.
 
-Text chunks (tEXt, zTXt, iTXt) go too: nothing in them changes the picture, and Pillow also
-refuses a file whose text adds up to more than it allows. Only the chunks before the pixel
-data are looked at, which is where Pillow reads them on opening; anything after the last
-IDAT is copied as it is.
+Text chunks (tEXt, zTXt, iTXt) go too: nothing in them changes the picture a browser shows,
+and Pillow also refuses a file whose text adds up to more than it allows. Only the chunks
+before the pixel data are looked at, which is where Pillow reads them on opening; everything
+from the first IDAT on is copied as it is.
 """
 
 from __future__ import annotations
