@@ -181,7 +181,7 @@ def check(state: State) -> None:
     "--format",
     "variant",
     type=click.Choice(VARIANT_FORMATS),
-    help="Output format (default: the original's).",
+    help="Output format (default: -o's extension when it names one, else the original's).",
 )
 @click.option(
     "-o",
@@ -203,6 +203,8 @@ def render(
 
     config = state.config
     spec = config.size(size)
+    if variant is None and out not in (None, "-"):
+        variant = variant_named_by(str(out))
     try:
         rendered = render_path(config, path, spec, crop, variant)
     except PhizerError as exc:
@@ -219,6 +221,13 @@ def render(
     click.echo(
         f"{target} ({rendered.width}x{rendered.height}, {len(rendered.data)} bytes)", err=True
     )
+
+
+def variant_named_by(out: str) -> str | None:
+    """The format an output file's extension asks for (`-o small.webp`), as image tools take
+    it; None when the extension names no format phizer writes."""
+    ext = Path(out).suffix.lstrip(".").lower().replace("jpeg", "jpg")
+    return ext if ext in VARIANT_FORMATS else None
 
 
 def default_output_name(path: str, dims: str, content_type: str) -> str:

@@ -86,6 +86,26 @@ def test_render_crop_and_format_variant(runner: CliRunner, edgecases: Path) -> N
         assert (img.format, img.size) == ("WEBP", (32, 32))
 
 
+@pytest.mark.parametrize(
+    ("out", "fmt"),
+    [("out.webp", "WEBP"), ("out.PNG", "PNG"), ("out.jpeg", "JPEG"), ("out.bin", "JPEG")],
+)
+def test_render_writes_the_format_the_output_name_asks_for(
+    runner: CliRunner, edgecases: Path, out: str, fmt: str
+) -> None:
+    result = runner.invoke(main, ["render", str(edgecases / "hopper.jpg"), "thumb", "-o", out])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.format == fmt
+
+
+def test_render_format_option_wins_over_the_output_name(runner: CliRunner, edgecases: Path) -> None:
+    args = ["render", str(edgecases / "hopper.png"), "thumb", "--format", "jpg", "-o", "x.webp"]
+    assert runner.invoke(main, args).exit_code == 0
+    with Image.open("x.webp") as img:
+        assert img.format == "JPEG"
+
+
 def test_render_unknown_size_is_a_usage_error(runner: CliRunner, edgecases: Path) -> None:
     result = runner.invoke(main, ["render", str(edgecases / "hopper.jpg"), "123x45"])
     assert result.exit_code == 2
