@@ -21,7 +21,8 @@ import click
 from phizer import __version__
 from phizer.config import VARIANT_FORMATS, Config, load_config
 from phizer.errors import ConfigError, PhizerError
-from phizer.models import CropBox
+from phizer.models import FORMAT_BY_EXTENSION, CropBox
+from phizer.urls import format_of_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -226,8 +227,8 @@ def render(
 def variant_named_by(out: str) -> str | None:
     """The format an output file's extension asks for (`-o small.webp`), as image tools take
     it; None when the extension names no format phizer writes."""
-    ext = Path(out).suffix.lstrip(".").lower().replace("jpeg", "jpg")
-    return ext if ext in VARIANT_FORMATS else None
+    fmt = format_of_key(out)
+    return next((v for v in VARIANT_FORMATS if FORMAT_BY_EXTENSION[v] == fmt), None)
 
 
 def default_output_name(path: str, dims: str, content_type: str) -> str:

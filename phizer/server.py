@@ -30,10 +30,9 @@ from phizer.config import Config, ServerConfig, load_config
 from phizer.http import error_response, render_response, text_response
 from phizer.metrics import CONTENT_TYPE, Metrics
 from phizer.misses import Misses, RenderPool
-from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION
 from phizer.stores import RenderStore
 from phizer.stores.build import build_store
-from phizer.urls import parse_url
+from phizer.urls import content_type_of_key, parse_url
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,9 @@ class App:
         else:
             outcome["cache"] = "hit"
             self.metrics.cache.labels(result="hit").inc()
-        content_type = stored.info.content_type or _content_type(url.key)
+        content_type = (
+            stored.info.content_type or content_type_of_key(url.key) or "application/octet-stream"
+        )
         return render_response(request, self.config.server, stored.info, content_type, stored)
 
     def on_healthz(self, request: Request, outcome: dict[str, str]) -> Response:
@@ -146,11 +147,6 @@ class App:
     def close(self) -> None:
         self.pool.close()
         close_access_logger(self.access_log)
-
-
-def _content_type(key: str) -> str:
-    fmt = FORMAT_BY_EXTENSION.get(key.rpartition(".")[2].lower(), "")
-    return CONTENT_TYPE_BY_FORMAT.get(fmt, "application/octet-stream")
 
 
 def create_app(config: Config, pool: RenderPool | None = None) -> App:

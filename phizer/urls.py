@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 from phizer.config import VARIANT_FORMATS
 from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound
-from phizer.models import FORMAT_BY_EXTENSION, CropBox
+from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION, CropBox
 
 IMAGE_EXTENSIONS: tuple[str, ...] = tuple(FORMAT_BY_EXTENSION)
 SIGN_MODES = ("none", "crop", "all")
@@ -165,9 +165,19 @@ def format_of_key(key: str) -> str | None:
     the format its extension names, even when the original behind `photo.jpg` turns out to
     be a PNG or a GIF (a mislabelled upload): it is rendered as a JPEG, its alpha flattened
     and its first frame taken, as a `.jpg` variant of it would be."""
-    name = key.rpartition("/")[2]
-    _, dot, ext = name.rpartition(".")
-    return FORMAT_BY_EXTENSION.get(ext.lower()) if dot else None
+    return FORMAT_BY_EXTENSION.get(extension_of(key))
+
+
+def content_type_of_key(key: str) -> str | None:
+    """The Content-Type a render's key implies, by the format its extension names."""
+    fmt = format_of_key(key)
+    return CONTENT_TYPE_BY_FORMAT.get(fmt) if fmt else None
+
+
+def extension_of(path: str) -> str:
+    """The last segment's extension, lower case, without its dot ("" when it has none)."""
+    _, dot, ext = path.rpartition("/")[2].rpartition(".")
+    return ext.lower() if dot else ""
 
 
 def signature(rest: str, key: str) -> str:
@@ -291,9 +301,8 @@ def _check_path(path: str, extensions: Sequence[str]) -> None:
 
 
 def _check_extension(path: str, extensions: Sequence[str]) -> None:
-    _, dot, ext = path.rpartition("/")[2].rpartition(".")
     allowed = {e.lower() for e in extensions}
-    if not dot or ext.lower() not in allowed:
+    if extension_of(path) not in allowed:
         raise BadRequest(
             f"path {_show(path)} does not end in an allowed extension "
             f"({', '.join(sorted(allowed))})"

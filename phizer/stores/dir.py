@@ -21,10 +21,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phizer.errors import StoreError
-from phizer.models import CONTENT_TYPE_BY_FORMAT, StoredInfo
+from phizer.models import StoredInfo
 from phizer.sources.dir import file_etag, safe_path
 from phizer.stores import StoredRender
-from phizer.urls import format_of_key
+from phizer.urls import content_type_of_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,6 @@ TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 FILE_MODE = 0o644
 STALE_TEMP_SECONDS = 3600.0
-
-
-def content_type_for(key: str) -> str | None:
-    """The Content-Type a render's key implies (its last extension names the format)."""
-    fmt = format_of_key(key)
-    return CONTENT_TYPE_BY_FORMAT.get(fmt) if fmt else None
 
 
 class DirStore:
@@ -51,7 +45,7 @@ class DirStore:
         return self.root / safe_path(key)
 
     def _info(self, key: str, st: os.stat_result) -> StoredInfo:
-        return StoredInfo(key, st.st_size, st.st_mtime, file_etag(st), content_type_for(key))
+        return StoredInfo(key, st.st_size, st.st_mtime, file_etag(st), content_type_of_key(key))
 
     def open(self, key: str) -> StoredRender | None:
         file = self._file(key)
