@@ -23,7 +23,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from phizer import jpeg_scale, png_chunks
 from phizer.config import LimitsConfig
-from phizer.errors import PhizerError, TooLarge, Undecodable, UnsupportedFormat
+from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
 
 logger = logging.getLogger(__name__)
 
@@ -162,14 +162,11 @@ def opened(data: bytes, limits: LimitsConfig) -> Iterator[tuple[Image.Image, Hea
     fails to open over chunks a browser would skip is opened without them (`png_chunks`)."""
     try:
         im = _open(data)
-    except Undecodable as refused:
+    except Undecodable:
         repaired = png_chunks.without_skippable_chunks(data)
         if repaired is None:
             raise
-        try:
-            im = _open(repaired)
-        except PhizerError:
-            raise refused from None
+        im = _open(repaired)  # still refused: Pillow's reason, for what the picture lacks
     with im:
         _colour_key_at_decoded_depth(im)
         yield im, _check(im, limits)

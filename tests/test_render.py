@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
+from png_bytes import chunk
 
 from phizer import jpeg_scale
 from phizer import render as render_module
@@ -445,10 +446,6 @@ def keyed_png(bits: int, key: tuple[int, ...], other: tuple[int, ...]) -> bytes:
     """A 40x20 grey (one sample) or RGB (three) PNG of `bits` per sample with a tRNS colour
     key, written by hand (Pillow writes none of these): left half the key, right half
     `other`."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
     samples = [key] * 20 + [other] * 20
     bitstring = "".join(format(level, f"0{bits}b") for pixel in samples for level in pixel)
