@@ -136,6 +136,32 @@ def test_p3_profile_is_converted_to_srgb(edgecases: Path) -> None:
     assert "icc_profile" not in got.info
 
 
+def test_an_srgb_profile_leaves_the_pixels_as_they_are(edgecases: Path) -> None:
+    """Photoshop's sRGB profile (HP's classic, the one in the PSD) moves some colours by a
+    level through LittleCMS; phizer recognises it and keeps the decoded pixels, so a tagged
+    photo renders exactly as the same photo untagged."""
+    hp_srgb = Image.open(edgecases / "hopper.psd").info["icc_profile"]
+    colours = Image.open(edgecases / "P3-sRGB-color-bars.jpg").convert("RGB")
+    colours.info = {}  # the JPEG's own (P3) profile, which convert() carries over
+    plain, tagged = io.BytesIO(), io.BytesIO()
+    colours.save(plain, "PNG")
+    colours.save(tagged, "PNG", icc_profile=hp_srgb)
+    size = SizeSpec("same", 1000, 800, "max")
+    [untagged_render] = render_all(plain.getvalue(), [RenderTarget(size, "k")], OUT, LIMITS)
+    [tagged_render] = render_all(tagged.getvalue(), [RenderTarget(size, "k")], OUT, LIMITS)
+    got = decoded(tagged_render)
+    assert ImageChops.difference(got, decoded(untagged_render)).getbbox() is None
+    transform = ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(hp_srgb)),
+        ImageCms.createProfile("sRGB"),
+        "RGB",
+        "RGB",
+    )
+    through_lcms = ImageCms.applyTransform(colours, transform)
+    assert through_lcms is not None
+    assert ImageChops.difference(through_lcms, colours).getbbox() is not None
+
+
 def test_a_palette_images_profile_is_applied(edgecases: Path) -> None:
     p3 = Image.open(edgecases / "P3-sRGB-color-bars.jpg")
     palette = p3.convert("RGB").resize((250, 200)).quantize(256)
