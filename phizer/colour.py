@@ -115,7 +115,7 @@ def acts_as_srgb(profile: bytes) -> bool:
     tagged uploads carry an sRGB profile (Photoshop's and Lightroom's exports embed one, as
     phizer's renders do with keep_metadata), and LittleCMS charges it like any other: about
     20 ns a pixel, a quarter of a second for a 12-megapixel photo decoded in full, for a
-    no-op (`scripts/bench-profiles`: renders of sRGB-tagged photos took 1.44x the CPU of the
+    no-op (`scripts/bench-tags`: renders of sRGB-tagged photos took 1.44x the CPU of the
     same photos untagged, 1.02x with this check). So the
     profile's transform is tried once on a grid of colours and every grey, and when nothing
     moves by more than a level (the rounding of an sRGB profile that is written differently,

@@ -24,6 +24,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from phizer import jpeg_scale, png_chunks
 from phizer.config import LimitsConfig
 from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
+from phizer.geometry import Box
 
 logger = logging.getLogger(__name__)
 
@@ -322,22 +323,37 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+_UNDO = {6: 8, 8: 6}
 
 
-def upright(
-    im: Image.Image, orientation: int, box: tuple[float, float, float, float]
-) -> tuple[Image.Image, tuple[float, float, float, float]]:
+def upright(im: Image.Image, orientation: int, box: Box) -> tuple[Image.Image, Box]:
     """`im` turned as its orientation tag asks, and where `box` (a region of the stored
     pixels) lies after turning. The box matters after a DCT-scaled decode: the last row and
     column are partial pixels, and a rotation moves them to the top or left edge."""
+    turned = turn(im, orientation)
+    return turned, turned_box(orientation, box, im.width, im.height)
+
+
+def turn(im: Image.Image, orientation: int) -> Image.Image:
+    """`im` (stored pixels) as displayed."""
     method = _TRANSPOSE.get(orientation)
-    if method is None:
-        return im, box
-    w, h = im.size
+    return im if method is None else im.transpose(method)
+
+
+def turned_box(orientation: int, box: Box, width: int, height: int) -> Box:
+    """Where `box`, a region of a `width` x `height` stored image, lies once displayed."""
+    if orientation not in _TRANSPOSE:
+        return box
     x1, y1, x2, y2 = box
-    corners = [_turn(orientation, x, y, w, h) for x, y in ((x1, y1), (x2, y2))]
+    corners = [_turn(orientation, x, y, width, height) for x, y in ((x1, y1), (x2, y2))]
     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-    return im.transpose(method), (min(xs), min(ys), max(xs), max(ys))
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def stored_box(orientation: int, box: Box, width: int, height: int) -> Box:
+    """Where `box`, a region of a `width` x `height` displayed image, lies in its stored
+    pixels: the turn undone (each turn is its own inverse but the two quarter turns)."""
+    return turned_box(_UNDO.get(orientation, orientation), box, width, height)
 
 
 def _turn(orientation: int, x: float, y: float, w: int, h: int) -> tuple[float, float]:
