@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 ACCESS_KEY = "phizer"
 SECRET_KEY = "phizer-secret"
 GRPC_OFFSET = 10000
-SEAWEED_PORTS = 5  # s3, master, volume, filer, admin
+SEAWEED_PORTS = 6  # s3, master, volume, filer, admin, metrics
+METRICS_OFFSET = 5
 
 
 # --- loopback HTTP origin --------------------------------------------------------------
@@ -213,8 +216,26 @@ class SeaweedFS:
                     raise
                 time.sleep(0.2)
 
+    def requests_by_bucket(self) -> Counter[tuple[str, str]]:
+        """(bucket, request type) -> requests so far, from SeaweedFS's own S3 request counter:
+        what a client really sent, whatever boto3 retried or batched."""
+        port = int(self.endpoint_url.rsplit(":", 1)[1]) + METRICS_OFFSET
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        counts: Counter[tuple[str, str]] = Counter()
+        for line in text.splitlines():
+            found = _REQUEST_COUNTER.match(line)
+            if found:
+                bucket, _code, kind, value = found.groups()
+                counts[(bucket, kind)] += int(float(value))
+        return counts
+
     def stop(self) -> None:
         stop_process(self.process)
+
+
+_REQUEST_COUNTER = re.compile(
+    r'^SeaweedFS_s3_request_total\{bucket="([^"]*)",code="(\d+)",type="(\w+)"\} (\S+)$'
+)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -227,9 +248,9 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
             process.wait()
 
 
-def start_seaweedfs(workdir: Path, attempts: int = 20, extra_args: Sequence[str] = ()) -> SeaweedFS:
+def start_seaweedfs(workdir: Path, attempts: int = 20) -> SeaweedFS:
     """Start `weed mini` in `workdir` on free loopback ports and wait for /healthz.
-    `extra_args` go on its command line (scripts/bench-noop-warm adds -metricsPort)."""
+    Its Prometheus metrics port is open too: `SeaweedFS.requests_by_bucket`."""
     workdir.mkdir(parents=True, exist_ok=True)
     identities = {
         "identities": [
@@ -247,7 +268,7 @@ def start_seaweedfs(workdir: Path, attempts: int = 20, extra_args: Sequence[str]
         base = random.randrange(10000, 22700, 10)
         if not _ports_free(base):
             continue
-        weed = _launch(workdir, base, extra_args=extra_args)
+        weed = _launch(workdir, base)
         if _healthy(weed, f"http://127.0.0.1:{base}/healthz"):
             return SeaweedFS(weed, f"http://127.0.0.1:{base}", workdir)
         stop_process(weed)
@@ -282,9 +303,7 @@ def restart_seaweedfs(
             time.sleep(0.2)
 
 
-def _launch(
-    workdir: Path, port: int, fresh: bool = True, extra_args: Sequence[str] = ()
-) -> subprocess.Popen[bytes]:
+def _launch(workdir: Path, port: int, fresh: bool = True) -> subprocess.Popen[bytes]:
     data = workdir / f"s3data-{port}"
     data.mkdir(exist_ok=not fresh)
     args = [
@@ -293,8 +312,8 @@ def _launch(
         "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.port={port}", f"-master.port={port + 1}", f"-volume.port={port + 2}",
         f"-filer.port={port + 3}", f"-admin.port={port + 4}",
+        f"-metricsPort={port + METRICS_OFFSET}",
         f"-s3.config={workdir / 's3.json'}", "-s3.allowDeleteBucketNotEmpty=false",
-        *extra_args,
     ]  # fmt: skip
     with (workdir / "weed.log").open("ab") as log:
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
