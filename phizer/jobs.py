@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from phizer.errors import Overloaded, PhizerError
-from phizer.models import OriginalInfo, RenderTarget
+from phizer.models import OriginalInfo, RenderTarget, StoredInfo
 
 if TYPE_CHECKING:  # the pipeline pulls in boto3 & co; only workers need it at run time
     from phizer.pipeline import Pipeline
@@ -67,6 +67,9 @@ class RenderOutcome:
     height: int
     stored: bool
     data: bytes | None  # only for keys in the job's `reply`
+    # The store's view of a reply key's render once written (its ETag and Last-Modified), so
+    # serve answers the miss with a hit's validators without asking the store again.
+    info: StoredInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
                     rendered.height,
                     result.stored,
                     rendered.data if wanted else None,
+                    result.info if wanted else None,
                 )
             )
             waiting.discard(rendered.key)
@@ -143,7 +147,7 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
         logger.exception("unexpected error rendering %s", job.path)
         error = PhizerError(f"internal error: {type(exc).__name__}: {exc}")
     if replied:  # the bytes already went back; do not send them twice
-        outcomes = [replace(o, data=None) for o in outcomes]
+        outcomes = [replace(o, data=None, info=None) for o in outcomes]
     elapsed = time.monotonic() - started
     return JobResult(job.path, tuple(outcomes), error, elapsed, fetch_seconds)
 

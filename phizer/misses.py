@@ -21,7 +21,7 @@ from typing import Protocol, cast
 
 from phizer.coalesce import Coalescer, InFlight
 from phizer.config import Config
-from phizer.errors import OriginError, PhizerError, StoreError
+from phizer.errors import OriginError, PhizerError
 from phizer.jobs import JobResult, RenderJob, RenderOutcome, resample_threads, usable_cores
 from phizer.metrics import Metrics
 from phizer.models import RenderTarget, SizeSpec, StoredInfo
@@ -87,7 +87,7 @@ class Misses:
         outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
         if outcome is None or outcome.data is None:
             raise PhizerError(f"the render pool answered {result.path} without {key}")
-        return Fresh(outcome, outcome.data, self._stat(key) if outcome.stored else None)
+        return Fresh(outcome, outcome.data, outcome.info)
 
     def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
         # Another size of this original in flight: wait until its job is finished, render-
@@ -145,12 +145,6 @@ class Misses:
             self.metrics.fetch_seconds.observe(result.fetch_seconds)
         if isinstance(result.error, OriginError):
             self.metrics.origin_errors.inc()
-
-    def _stat(self, key: str) -> StoredInfo | None:
-        try:
-            return self.store.stat(key)
-        except StoreError:
-            return None  # answer anyway; the bytes are good, the validators fall back
 
 
 def _copy(error: PhizerError) -> PhizerError:

@@ -18,6 +18,7 @@ from phizer.models import (
     OriginalInfo,
     Rendered,
     RenderTarget,
+    StoredInfo,
 )
 from phizer.render import iter_renders
 from phizer.sources import Originals
@@ -36,8 +37,12 @@ class StoredResult:
     """A render that was stored (or failed to store: the image is still good to answer with)."""
 
     rendered: Rendered
-    stored: bool
+    info: StoredInfo | None  # the store's answer to the write; None when it failed
     fetch_seconds: float = 0.0  # getting the original (cache or origin), for serve's metrics
+
+    @property
+    def stored(self) -> bool:
+        return self.info is not None
 
 
 class Pipeline:
@@ -96,7 +101,7 @@ class Pipeline:
             return
         # warm: each render is stored while the next is made (an S3 PUT is a round trip the
         # engine need not wait for), and reported in order once stored.
-        storing: deque[tuple[Rendered, Future[bool]]] = deque()
+        storing: deque[tuple[Rendered, Future[StoredInfo | None]]] = deque()
         try:
             for rendered in renders:
                 storing.append((rendered, self._uploads.submit(self._store, rendered, path)))
@@ -116,11 +121,10 @@ class Pipeline:
         except StoreError:
             return True  # render it: storing may work again by then
 
-    def _store(self, rendered: Rendered, path: str) -> bool:
+    def _store(self, rendered: Rendered, path: str) -> StoredInfo | None:
         try:
-            self.store.put(
+            return self.store.put(
                 rendered.key, rendered.data, rendered.content_type, {ORIGINAL_METADATA: path}
             )
         except StoreError:
-            return False  # the store logged it where it translated the error
-        return True
+            return None  # the store logged it where it translated the error

@@ -71,10 +71,37 @@ def test_s3_master_and_s3_store(tmp_path: Path, s3_credentials: Any) -> None:
         assert server.metric("phizer_render_cache_total", result="hit") == 1
         again = server.get("/220x220/photos/a.jpg", headers={"If-None-Match": hit.headers["ETag"]})
         assert again.status_code == 304
+        # The miss's validators come from the PUT (no HEAD after it): a cache holding the
+        # miss's answer revalidates against the stored object and keeps its copy.
+        since = {"If-Modified-Since": miss.headers["Last-Modified"]}
+        assert server.get("/220x220/photos/a.jpg", headers=since).status_code == 304
         webp = server.get("/400x400/photos/a.jpg.webp")
         assert webp.headers["Content-Type"] == "image/webp"
         assert decoded(webp.content).size == (400, 267)
         assert server.get("/220x220/photos/none.jpg").status_code == 404
+
+
+def test_a_miss_costs_the_s3_store_one_look_one_recheck_and_one_put(
+    tmp_path: Path, s3_credentials: Any
+) -> None:
+    """A remote store's round trips are a miss's latency: a GET that misses, one HEAD
+    before rendering (a job may have stored the key meanwhile), the PUT. The validators
+    come back with the PUT, so no HEAD follows it. (SeaweedFS counts a HEAD as a GET.)"""
+    s3 = s3_credentials
+    renders = s3.new_bucket()
+    sections = dir_config(tmp_path, store=s3_table(s3, renders), server={"render_ahead": False})
+    (tmp_path / "originals" / "a.jpg").write_bytes(image_bytes(900, 600))
+    with serve(write_config(tmp_path, sections), workers=1) as server:
+        before = s3.requests_by_bucket()
+        miss = server.get("/220x220/a.jpg")
+        assert miss.status_code == 200
+        during = s3.requests_by_bucket() - before
+        assert {kind: n for (bucket, kind), n in during.items() if bucket == renders} == {
+            "GET": 2,
+            "PUT": 1,
+        }
+        assert "ETag" in miss.headers
+        assert "Last-Modified" in miss.headers
 
 
 def test_s3_master_down_is_502(tmp_path: Path, s3_credentials: Any) -> None:

@@ -38,6 +38,8 @@ def test_put_writes_one_object_with_headers(s3_credentials: Any, bucket: str) ->
     assert info.size == 4
     assert info.etag == head["ETag"]
     assert info.last_modified >= before - 1
+    # The PUT's Date, on the store's clock: never before the object's own Last-Modified.
+    assert 0 <= info.last_modified - head["LastModified"].timestamp() <= 2
 
 
 def test_open_stat_and_missing(s3_credentials: Any, bucket: str) -> None:

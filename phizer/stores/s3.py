@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import BinaryIO, cast
+from email.utils import parsedate_to_datetime
+from typing import Any, BinaryIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -97,8 +98,7 @@ class S3Store:
             )
         except (BotoCoreError, ClientError) as exc:
             raise self._error("write", key, exc) from None
-        # PUT answers no Last-Modified; the write time is close enough for "newer than".
-        return StoredInfo(key, len(data), time.time(), response.get("ETag"), content_type)
+        return StoredInfo(key, len(data), _written_at(response), response.get("ETag"), content_type)
 
     def list(self, prefix: str) -> Iterator[StoredInfo]:
         full = self.prefix + safe_path(prefix, prefix=True)
@@ -113,3 +113,16 @@ class S3Store:
         if problem := self._client.bucket_problem():
             raise StoreError(problem)
         return f"store: {self.endpoint.describe()} prefix {self.prefix!r} (reachable)"
+
+
+def _written_at(response: Mapping[str, Any]) -> float:
+    """When a PUT's object was written, by the store's clock. PUT answers no Last-Modified,
+    and a HEAD to learn it would cost every serve miss another round trip. The answer's Date
+    comes from the same clock, no earlier than the object's Last-Modified (usually the same
+    second), so a cache revalidating a miss's answer with it (If-Modified-Since) still gets
+    a 304 from the stored object. Without a Date, this machine's clock."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return parsedate_to_datetime(date).timestamp() if date else time.time()
+    except (TypeError, ValueError):
+        return time.time()
