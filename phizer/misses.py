@@ -9,11 +9,17 @@ starting its own: usually the job has stored the size by then and the request is
 from the store; otherwise the original is in the originals cache. One fetch and one decode
 per original, whatever the pool (and in the process pool, crc32 sends both jobs to the same
 worker and its memory cache, where the second would only have queued behind the first).
+
+A miss costs the store one look (the GET that missed) and one write: the store is asked
+again before rendering only when a job of this process could have stored the render since
+that look (`Misses.ticket`), and the write's answer carries the validators the response
+needs. On S3 each of the two it saves was a round trip.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
@@ -22,7 +28,14 @@ from typing import Protocol, cast
 from phizer.coalesce import Coalescer, InFlight
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError
-from phizer.jobs import JobResult, RenderJob, RenderOutcome, resample_threads, usable_cores
+from phizer.jobs import (
+    JobResult,
+    RenderJob,
+    RenderOutcome,
+    crc32,
+    resample_threads,
+    usable_cores,
+)
 from phizer.metrics import Metrics
 from phizer.models import RenderTarget, SizeSpec, StoredInfo
 from phizer.stores import RenderStore
@@ -30,6 +43,10 @@ from phizer.targets import make_targets
 from phizer.urls import RenderURL
 
 logger = logging.getLogger(__name__)
+
+# How many counters of finished jobs `Misses.ticket` spreads originals over: enough that on a
+# busy server another original's job rarely shares a miss's slot (4 KiB of counters).
+FINISHED_SLOTS = 512
 
 
 class RenderPool(Protocol):
@@ -71,12 +88,24 @@ class Misses:
         self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
         self.by_path = InFlight()  # by original path
         self.cores = usable_cores()
+        # Jobs finished so far, counted by crc32(path) % FINISHED_SLOTS: see `ticket`.
+        self._finished = [0] * FINISHED_SLOTS
+        self._finished_lock = threading.Lock()
 
-    def fill(self, url: RenderURL, size: SizeSpec) -> Fresh | None:
+    def ticket(self, path: str) -> int:
+        """Taken before looking in the store for a render of `path`, and handed to `fill`
+        when it missed. Unless a job for `path` (or for an original sharing its slot) has
+        finished since, or is still running, no job of this process can have stored the
+        render meanwhile, and `fill` starts rendering without asking the store again: on
+        S3 a HEAD, one more round trip on every miss."""
+        return self._finished[_slot(path)]
+
+    def fill(self, url: RenderURL, size: SizeSpec, ticket: int | None = None) -> Fresh | None:
         """Render `url` (or join the render already under way). None means another request
-        stored it just before this one started a job: serve it from the store."""
+        stored it just before this one started a job: serve it from the store. `ticket`:
+        see `ticket`; without one the store is always asked again before rendering."""
         key = url.key
-        future, leader = self.inflight.join(key, lambda: self._start(url, size))
+        future, leader = self.inflight.join(key, lambda: self._start(url, size, ticket))
         result = future.result()
         if result is None:
             return None
@@ -89,7 +118,9 @@ class Misses:
             raise PhizerError(f"the render pool answered {result.path} without {key}")
         return Fresh(outcome, outcome.data, outcome.info)
 
-    def _start(self, url: RenderURL, size: SizeSpec) -> Future[JobResult | None]:
+    def _start(
+        self, url: RenderURL, size: SizeSpec, ticket: int | None
+    ) -> Future[JobResult | None]:
         # Another size of this original in flight: wait until its job is finished, render-
         # ahead included. By then it has most likely stored this size too (the store is
         # asked again below), and otherwise the original is in the originals cache. Starting
@@ -98,23 +129,27 @@ class Misses:
 
         def finished() -> None:
             if not mine.done():
+                with self._finished_lock:
+                    self._finished[_slot(url.path)] += 1
                 mine.set_result(None)
 
         try:
             if earlier is not None:
                 wait([earlier])
-            future = self._submit(url, size, finished)
+            recheck = earlier is not None or ticket != self._finished[_slot(url.path)]
+            future = self._submit(url, size, finished, recheck)
         except BaseException:
             finished()
             raise
         return future
 
     def _submit(
-        self, url: RenderURL, size: SizeSpec, finished: Callable[[], None]
+        self, url: RenderURL, size: SizeSpec, finished: Callable[[], None], recheck: bool
     ) -> Future[JobResult | None]:
         # A request that missed the store may have lost a race with a job that finished
-        # meanwhile: look once more before rendering the same key twice.
-        if self.store.stat(url.key) is not None:
+        # meanwhile: look once more before rendering the same key twice (and changing its
+        # validators under every cache that holds it).
+        if recheck and self.store.stat(url.key) is not None:
             finished()
             done: Future[JobResult | None] = Future()
             done.set_result(None)
@@ -154,3 +189,7 @@ def _copy(error: PhizerError) -> PhizerError:
         return type(error)(error.message)
     except TypeError:
         return PhizerError(error.message)
+
+
+def _slot(path: str) -> int:
+    return crc32(path) % FINISHED_SLOTS

@@ -107,11 +107,12 @@ class App:
         size = self.config.size_by_dimensions(url.width, url.height)
         if size is None:
             raise errors.UnknownSize(f"size {url.width}x{url.height} is not configured")
+        ticket = self.misses.ticket(url.path)
         stored = self.store.open(url.key)
         if stored is None:
             outcome["cache"] = "miss"
             self.metrics.cache.labels(result="miss").inc()
-            fresh = self.misses.fill(url, size)
+            fresh = self.misses.fill(url, size, ticket)
             if fresh is not None:
                 return render_response(
                     request, self.config.server, fresh.info, fresh.outcome.content_type, fresh.data

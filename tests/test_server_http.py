@@ -21,7 +21,7 @@ from phizer.config import Config, load_config
 from phizer.errors import Overloaded
 from phizer.jobs import JobResult, RenderJob, resample_threads, usable_cores
 from phizer.server import create_app
-from phizer.urls import sign_url
+from phizer.urls import parse_url, sign_url
 from phizer.workers import make_pool
 
 pytestmark = pytest.mark.slow
@@ -86,6 +86,31 @@ def test_miss_then_hit_same_image_same_validators(site: Live, tmp_path: Path) ->
     assert hit.headers["Content-Length"] == miss.headers["Content-Length"]
     assert site.metric("phizer_render_cache_total", result="miss") == 1
     assert site.metric("phizer_render_cache_total", result="hit") == 1
+
+
+def test_a_miss_that_lost_a_race_is_answered_from_the_store_not_rendered_again(
+    tmp_path: Path, originals: Path
+) -> None:
+    """Request A looks in the store and misses; before A starts a job, request B's job
+    renders and stores the same render. A's ticket, taken before its look, shows that a job
+    for the original finished since, so A asks the store again and answers from it: the
+    render is neither made twice nor rewritten under caches that hold it."""
+    config = make_config(tmp_path, server={"render_ahead": False})
+    app = create_app(config)
+    try:
+        url = parse_url("/220x220/a.jpg", extensions=config.limits.extensions)
+        size = config.size_by_dimensions(220, 220)
+        assert size is not None
+        ticket = app.misses.ticket(url.path)  # A, then its look in the store: a miss
+        assert app.misses.fill(url, size, app.misses.ticket(url.path)) is not None  # B
+        assert wait_until(lambda: app.misses.ticket(url.path) != ticket)  # B's job is over
+        render = tmp_path / "renders" / url.key
+        written = render.stat()
+        assert app.misses.fill(url, size, ticket) is None  # A: serve it from the store
+        again = render.stat()
+        assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    finally:
+        app.close()
 
 
 def test_one_date_header_and_no_versions(site: Live) -> None:
