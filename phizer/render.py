@@ -87,8 +87,9 @@ def iter_renders(
     only if a later target needs more pixels. A 220px miss then costs what a 220px render
     costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs. An
     animation's first target takes a pass over the frames of its own, the rest a second.
-    `first_threads`: how many threads the first target may resample on (cores the caller
-    knows to be idle; see `phizer.resample`); the others always take one.
+    `first_threads`: how many threads the first decode's colour conversion and the first
+    target's resampling may use (cores the caller knows to be idle; see `phizer.bands`);
+    the rest always take one.
 
     `wanted` is asked about each target after the first once the first has been yielded
     (so never while a client waits); the targets it turns down are not rendered."""
@@ -109,7 +110,7 @@ def iter_renders(
                     yield from _animated(again, header_again, rest, output)
             return
         first = plans[:1] if first_fast else plans
-        source, meta = _decode_still(im, header, first, output.keep_metadata)
+        source, meta = _decode_still(im, header, first, output.keep_metadata, threads=first_threads)
         if (source.width, source.height) != (header.width, header.height):
             # The orientation only showed up in the decode (a PNG's late eXIf chunk).
             plans = [plan(t.size, source.width, source.height, t.crop) for t in targets]
@@ -233,14 +234,15 @@ class _Ladder:
 
 
 def _decode_still(
-    im: Image.Image, header: Header, plans: Sequence[Plan], keep_metadata: bool
+    im: Image.Image, header: Header, plans: Sequence[Plan], keep_metadata: bool, threads: int = 1
 ) -> tuple[_Source, Metadata]:
-    """Decode once, DCT-scaled for the most demanding plan, in sRGB."""
+    """Decode once, DCT-scaled for the most demanding plan, in sRGB (an embedded profile
+    applied on `threads` threads)."""
     region = draft(im, max((p.scale for p in plans), default=1.0))
     load(im)
     orientation = orientation_of(im)
     meta = _metadata(im) if keep_metadata else Metadata()
-    working = to_working_mode(im)
+    working = to_working_mode(im, threads)
     region = turned_box(orientation, region, working.width, working.height)
     width, height = _displayed(im, header, orientation)
     rung = _Rung((0, 0, width, height), working, region, orientation)

@@ -1,12 +1,15 @@
-"""Which embedded profiles phizer treats as sRGB, and so does not run through LittleCMS."""
+"""Which embedded profiles phizer treats as sRGB (and so does not run through LittleCMS), and
+converting the others on several cores."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from PIL import Image
+import pytest
+from PIL import Image, ImageChops, ImageCms
 
-from phizer.colour import acts_as_srgb, srgb_profile_bytes
+from phizer.colour import acts_as_srgb, srgb_profile_bytes, to_working_mode
 
 
 def test_lcms_own_srgb_profile_acts_as_srgb() -> None:
@@ -24,3 +27,25 @@ def test_a_wide_gamut_profile_does_not(edgecases: Path) -> None:
 
 def test_an_unreadable_profile_does_not() -> None:
     assert not acts_as_srgb(b"not a profile")
+
+
+def test_a_profile_applied_in_bands_gives_the_same_pixels(
+    edgecases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serve miss converts the decode on its idle cores: two bands, each through
+    LittleCMS on its own, pasted together, exactly as one pass would make it."""
+    bars = Image.open(edgecases / "P3-sRGB-color-bars.jpg")
+    bars.load()
+    whole = to_working_mode(bars)
+    parts: list[tuple[int, int]] = []
+    real = ImageCms.applyTransform
+
+    def spy(im: Image.Image, transform: Any, inPlace: bool = False) -> Image.Image | None:  # noqa: N803
+        parts.append(im.size)
+        return real(im, transform, inPlace)
+
+    monkeypatch.setattr(ImageCms, "applyTransform", spy)
+    banded = to_working_mode(bars, threads=2)
+    assert parts == [(1000, 400), (1000, 400)]
+    assert banded.mode == whole.mode
+    assert ImageChops.difference(banded, whole).getbbox() is None

@@ -9,7 +9,7 @@ import io
 import re
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from conftest import EDGECASES
@@ -19,7 +19,7 @@ from phizer.config import LimitsConfig, OutputConfig
 from phizer.errors import PhizerError
 from phizer.geometry import plan
 from phizer.models import Rendered, RenderTarget, SizeSpec
-from phizer.render import render_all
+from phizer.render import iter_renders, render_all
 
 OUT = OutputConfig()
 LIMITS = LimitsConfig()
@@ -134,6 +134,26 @@ def test_p3_profile_is_converted_to_srgb(edgecases: Path) -> None:
     assert mean_diff(got, expected) < 1
     assert mean_diff(original, expected) > 3  # the conversion is not a no-op on this image
     assert "icc_profile" not in got.info
+
+
+def test_a_miss_converts_its_decode_on_the_threads_it_is_given(
+    edgecases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve's first render of a miss may use idle cores for the colour conversion too."""
+    data = (edgecases / "P3-sRGB-color-bars.jpg").read_bytes()
+    rows: list[int] = []
+    real = ImageCms.applyTransform
+
+    def spy(im: Image.Image, transform: Any, inPlace: bool = False) -> Image.Image | None:  # noqa: N803
+        rows.append(im.height)
+        return real(im, transform, inPlace)
+
+    full = [RenderTarget(SizeSpec("full", 1000, 1000, "max"), "k")]  # decoded in full
+    render_all(data, full, OUT, LIMITS)  # the profile's sRGB check, cached from here
+    monkeypatch.setattr(ImageCms, "applyTransform", spy)
+    [r] = iter_renders(data, full, OUT, LIMITS, first_fast=True, first_threads=2)
+    assert rows == [400, 400]
+    assert decoded(r).size == (1000, 800)
 
 
 def test_an_srgb_profile_leaves_the_pixels_as_they_are(edgecases: Path) -> None:
