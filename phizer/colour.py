@@ -41,8 +41,14 @@ def to_working_mode(im: Image.Image, threads: int = 1) -> Image.Image:
         converted = _apply_profile(im, bytes(profile), threads)
         if converted is not None:
             return converted
-    if profile and im.mode in ("L", "LA") and bytes(profile[16:20]) == b"GRAY":
-        converted = _apply_grey_profile(im, bytes(profile))
+    grey = bytes(profile) if profile and bytes(profile[16:20]) == b"GRAY" else None
+    if grey and im.mode in _SIXTEEN_BIT:
+        # To 8 bits first (LittleCMS is handed L), its colour key already alpha.
+        im = _sixteen_bit_grey(im)
+        if im.mode == "RGBA":
+            im = Image.merge("LA", (im.getchannel("R"), im.getchannel("A")))
+    if grey and im.mode in ("L", "LA"):
+        converted = _apply_grey_profile(im, grey)
         if converted is not None:
             return converted
     return _plain_convert(im)

@@ -550,6 +550,20 @@ def test_a_grey_profile_is_applied() -> None:
     assert decoded(plain).getpixel((10, 10)) == 128
 
 
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_grey_profile_is_applied_to_sixteen_bit_grey(keyed: bool) -> None:
+    """16-bit grey PNGs (scanners, medical and astronomy exports) are scaled to 8 bits and
+    then converted like 8-bit grey; a tRNS colour key still marks its level transparent."""
+    flat = Image.new("I;16", (40, 20), 128 * 257)
+    flat.paste(Image.new("I;16", (20, 20), 1000))
+    extra: dict[str, Any] = {"transparency": 1000} if keyed else {}
+    tagged = encoded(flat, "PNG", icc_profile=grey_profile(1.0), **extra)
+    [r] = render_all(tagged, [target("max", 40, 20, format="PNG")], OUT, LIMITS)
+    got = decoded(r).convert("RGBA")
+    assert got.getpixel((35, 10)) == pytest.approx((188, 188, 188, 255), abs=2)
+    assert got.getchannel("A").getpixel((5, 10)) == (0 if keyed else 255)
+
+
 def test_a_grey_profile_keeps_the_alpha_band() -> None:
     half = Image.merge("LA", (Image.new("L", (40, 20), 128), Image.new("L", (40, 20), 255)))
     half.paste((128, 0), (0, 0, 20, 20))
