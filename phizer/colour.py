@@ -139,10 +139,10 @@ def acts_as_srgb(profile: bytes) -> bool:
     phizer's renders do with keep_metadata), and LittleCMS charges it like any other: about
     20 ns a pixel, a quarter of a second for a 12-megapixel photo decoded in full, for a
     no-op (`scripts/bench-tags`: renders of sRGB-tagged photos took 1.44x the CPU of the
-    same photos untagged, 1.02x with this check). So the
-    profile's transform is tried once on a grid of colours and every grey, and when nothing
-    moves by more than a level (the rounding of an sRGB profile that is written differently,
-    HP's classic one against LittleCMS's own) the pixels are kept as they are."""
+    same photos untagged, 1.02x with this check). So the profile's transform is tried once
+    on a grid of colours and every grey, and when nothing moves by more than a level (the
+    rounding of an sRGB profile that is written differently, HP's classic one against
+    LittleCMS's own) the pixels are kept as they are."""
     levels = _CHECK_LEVELS
     grid = [(r, g, b) for r in levels for g in levels for b in levels]
     probe = Image.new("RGB", (len(grid) + 256, 1))
