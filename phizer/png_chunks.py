@@ -8,9 +8,10 @@ Pillow's globals alone. So when a PNG fails to open, `without_skippable_chunks` 
 without such chunks, and phizer opens that instead.
 
 Text chunks (tEXt, zTXt, iTXt) go too: nothing in them changes the picture a browser shows,
-and Pillow also refuses a file whose text adds up to more than it allows. Only the chunks
-before the pixel data are looked at, which is where Pillow reads them on opening; everything
-from the first IDAT on is copied as it is.
+and Pillow also refuses a file whose text adds up to more than it allows. Before the pixel
+data, which Pillow reads on opening, every such chunk is judged; after it, where Pillow reads
+the chunks at the end of the decode (without checking their CRCs), only text chunks go.
+Everything else, the pixel data and an animation's frames included, is copied as it is.
 """
 
 from __future__ import annotations
@@ -24,25 +25,31 @@ _TEXT = (b"tEXt", b"zTXt", b"iTXt")
 
 
 def without_skippable_chunks(data: bytes) -> bytes | None:
-    """`data` without its text chunks, its ancillary chunks with a bad CRC, an ICC profile
-    that inflates past Pillow's limit and any profile after the first; None when it is not
-    a PNG or has none of those."""
+    """`data` without its text chunks, and before the pixel data also without its ancillary
+    chunks with a bad CRC, an ICC profile that inflates past Pillow's limit and any profile
+    after the first; None when it is not a PNG or has none of those."""
     if not data.startswith(SIGNATURE):
         return None
     kept = [SIGNATURE]
     dropped = False
     profiles = 0
+    pixels = False  # past the first IDAT
     at = len(SIGNATURE)
     while at + 12 <= len(data):
         length = int.from_bytes(data[at : at + 4], "big")
         kind = data[at + 4 : at + 8]
         end = at + 12 + length
-        if kind == b"IDAT" or end > len(data):
+        if kind == b"IEND" or end > len(data):
             break
+        pixels = pixels or kind == b"IDAT"
         body = data[at + 8 : end - 4]
-        if kind == b"iCCP":
+        if kind == b"iCCP" and not pixels:
             profiles += 1
-        if _skippable(kind, body, int.from_bytes(data[end - 4 : end], "big"), profiles):
+        if pixels:
+            skip = kind in _TEXT
+        else:
+            skip = _skippable(kind, body, int.from_bytes(data[end - 4 : end], "big"), profiles)
+        if skip:
             dropped = True
         else:
             kept.append(data[at:end])

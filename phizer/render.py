@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from phizer import png_chunks
 from phizer.colour import to_working_mode
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.decode import (
@@ -110,7 +111,9 @@ def iter_renders(
                     yield from _animated(again, header_again, rest, output)
             return
         first = plans[:1] if first_fast else plans
-        source, meta = _decode_still(im, header, first, output.keep_metadata, threads=first_threads)
+        source, meta = _decode_still_or_repaired(
+            im, header, data, limits, first, output.keep_metadata, first_threads
+        )
         if (source.width, source.height) != (header.width, header.height):
             # The orientation only showed up in the decode (a PNG's late eXIf chunk).
             plans = [plan(t.size, source.width, source.height, t.crop) for t in targets]
@@ -247,6 +250,28 @@ def _decode_still(
     width, height = _displayed(im, header, orientation)
     rung = _Rung((0, 0, width, height), working, region, orientation)
     return _Source(rung, width, height), meta
+
+
+def _decode_still_or_repaired(
+    im: Image.Image,
+    header: Header,
+    data: bytes,
+    limits: LimitsConfig,
+    plans: Sequence[Plan],
+    keep_metadata: bool,
+    threads: int,
+) -> tuple[_Source, Metadata]:
+    """`_decode_still`, and for a PNG refused during the decode over chunks a browser skips
+    (text after the pixel data, which Pillow reads only then: a text bomb, say), the same
+    from a copy without them (`png_chunks`; `opened` does this for what opening reads)."""
+    try:
+        return _decode_still(im, header, plans, keep_metadata, threads)
+    except Undecodable:
+        repaired = png_chunks.without_skippable_chunks(data) if header.format == "PNG" else None
+        if repaired is None:
+            raise
+    with opened(repaired, limits) as (again, header_again):
+        return _decode_still(again, header_again, plans, keep_metadata, threads)
 
 
 def _displayed(im: Image.Image, header: Header, orientation: int) -> tuple[int, int]:

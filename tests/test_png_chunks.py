@@ -56,6 +56,40 @@ def test_pngs_browsers_show_are_rendered_without_the_chunks_they_skip(extra: byt
     assert rendered_colour(data) == pytest.approx(GREEN, abs=2)
 
 
+def png_ending_with(*extra: bytes) -> bytes:
+    """The same green PNG with `extra` chunks after its pixels, before IEND."""
+    plain = png_with()
+    return plain[:-12] + b"".join(extra) + plain[-12:]  # IEND: 12 bytes
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        chunk(b"zTXt", b"Comment\x00\x00" + BOMB),
+        chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + BOMB),
+    ],
+    ids=["zTXt", "iTXt"],
+)
+def test_a_text_bomb_after_the_pixels_is_dropped_too(extra: bytes) -> None:
+    """Pillow reads the chunks after the pixel data during the decode, not on opening, and
+    refuses the file there; browsers show the picture."""
+    data = png_ending_with(extra)
+    image = Image.open(io.BytesIO(data))  # opens fine: the bomb comes later
+    with pytest.raises((OSError, ValueError, SyntaxError)):
+        image.load()
+    assert rendered_colour(data) == pytest.approx(GREEN, abs=2)
+
+
+def test_after_the_pixels_only_text_goes() -> None:
+    text, time = chunk(b"tEXt", b"a\x00b"), chunk(b"tIME", bytes(7), crc=0)
+    data = png_ending_with(text, time)
+    repaired = without_skippable_chunks(data)
+    assert repaired is not None
+    assert text not in repaired
+    assert time in repaired  # Pillow checks no CRC there: nothing to gain by dropping it
+    assert repaired == data.replace(text, b"")
+
+
 def test_a_broken_critical_chunk_is_still_refused_with_pillows_reason() -> None:
     def refusal(data: bytes) -> str:
         with pytest.raises(Undecodable) as info:
