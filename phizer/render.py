@@ -200,9 +200,12 @@ class _Rung:
         """The displayed `box` at `size`, upright. A photo stored turned (most phones' portrait
         shots) is resampled as stored and each render turned after: turning the decode
         first cost about 5 ns a pixel of it (100 ms for a 20-megapixel photo), where a
-        render has a few times fewer pixels. Resampling is separable, so the order changes
-        a level at most (`scripts/bench-tags`: turned photos 1.07x the CPU of the same
-        photos untagged before, 1.03x after)."""
+        render has a few times fewer pixels (`scripts/bench-tags`: turned photos 1.07x the
+        CPU of the same photos untagged before, 1.03x after). Pillow resamples in two passes
+        with 8-bit rounding between them, and picks which goes first by their cost, so
+        turning first or last can put the passes in the other order: the same picture, but
+        a hard edge where LANCZOS overshoots may differ by a few levels (up to 9 measured,
+        on 1-pixel white lines), as it may between two sizes of one photo."""
         region = self.locate(box)
         if self.orientation == 1:
             return resample(self.image, region, size, threads)
