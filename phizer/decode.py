@@ -326,16 +326,10 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 _UNDO = {6: 8, 8: 6}
 
 
-def upright(im: Image.Image, orientation: int, box: Box) -> tuple[Image.Image, Box]:
-    """`im` turned as its orientation tag asks, and where `box` (a region of the stored
-    pixels) lies after turning. The box matters after a DCT-scaled decode: the last row and
-    column are partial pixels, and a rotation moves them to the top or left edge."""
-    turned = turn(im, orientation)
-    return turned, turned_box(orientation, box, im.width, im.height)
-
-
 def turn(im: Image.Image, orientation: int) -> Image.Image:
-    """`im` (stored pixels) as displayed."""
+    """`im` (stored pixels) as displayed. Renders are turned after resampling (see
+    `phizer.render`), so only the box of a DCT-scaled decode is turned first: its last row
+    and column are partial pixels, and a rotation moves them to the top or left edge."""
     method = _TRANSPOSE.get(orientation)
     return im if method is None else im.transpose(method)
 

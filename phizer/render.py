@@ -30,7 +30,6 @@ from phizer.decode import (
     stored_box,
     turn,
     turned_box,
-    upright,
 )
 from phizer.encode import (
     ANIMATION_FORMATS,
@@ -334,7 +333,7 @@ def _frame(im: Image.Image, index: int, orientation: int) -> Image.Image:
     frame = to_working_mode(im)
     if frame.mode != "RGBA":
         frame = frame.convert("RGBA")
-    return upright(frame, orientation, (0, 0, frame.width, frame.height))[0]
+    return turn(frame, orientation)
 
 
 def _metadata(im: Image.Image) -> Metadata:

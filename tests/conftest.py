@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,20 @@ def origins():  # type: ignore[no-untyped-def]
     yield make
     for origin in started:
         origin.stop()
+
+
+@pytest.fixture
+def lcms_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image LittleCMS converts from here on (still converted for real):
+    for tests of how a conversion is split, not of its colours."""
+    from PIL import ImageCms
+
+    calls: list[tuple[int, int]] = []
+    real = ImageCms.applyTransform
+
+    def spy(im: Any, transform: Any, inPlace: bool = False) -> Any:  # noqa: N803
+        calls.append(im.size)
+        return real(im, transform, inPlace)
+
+    monkeypatch.setattr(ImageCms, "applyTransform", spy)
+    return calls

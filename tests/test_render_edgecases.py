@@ -9,7 +9,7 @@ import io
 import re
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from conftest import EDGECASES
@@ -137,22 +137,15 @@ def test_p3_profile_is_converted_to_srgb(edgecases: Path) -> None:
 
 
 def test_a_miss_converts_its_decode_on_the_threads_it_is_given(
-    edgecases: Path, monkeypatch: pytest.MonkeyPatch
+    edgecases: Path, lcms_calls: list[tuple[int, int]]
 ) -> None:
     """serve's first render of a miss may use idle cores for the colour conversion too."""
     data = (edgecases / "P3-sRGB-color-bars.jpg").read_bytes()
-    rows: list[int] = []
-    real = ImageCms.applyTransform
-
-    def spy(im: Image.Image, transform: Any, inPlace: bool = False) -> Image.Image | None:  # noqa: N803
-        rows.append(im.height)
-        return real(im, transform, inPlace)
-
     full = [RenderTarget(SizeSpec("full", 1000, 1000, "max"), "k")]  # decoded in full
     render_all(data, full, OUT, LIMITS)  # the profile's sRGB check, cached from here
-    monkeypatch.setattr(ImageCms, "applyTransform", spy)
+    before = len(lcms_calls)
     [r] = iter_renders(data, full, OUT, LIMITS, first_fast=True, first_threads=2)
-    assert rows == [400, 400]
+    assert [height for _, height in lcms_calls[before:]] == [400, 400]
     assert decoded(r).size == (1000, 800)
 
 
