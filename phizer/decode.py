@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from phizer import jpeg_scale, png_chunks
+from phizer import jpeg_eighths, png_chunks
 from phizer.config import LimitsConfig
 from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
 from phizer.geometry import Box
@@ -262,46 +262,54 @@ def orientation_of(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-# (reduction, margin): a DCT-scaled decode by 1/reduction is used only when it keeps `margin`
-# times the pixels the most demanding target needs, so LANCZOS still has some reduction of
-# its own to do. Measured against a full decode + LANCZOS: 1/2 with under 1.25x left cost a
-# 1600px render 1.5 dB PSNR, with 1.25x or more under 0.25 dB; 1/4 (a 2x2 IDCT) and 1/8 (the
-# block average) alias, costing up to 10 dB, unless 2x / 3x of the reduction is left. 3/8 (a
-# 3x3 IDCT, see `phizer.jpeg_scale`) with 1.5x left kept every 800px render of the benchmark
-# photos within 0.1 dB of the naive pipeline's after JPEG encoding (1.2x left: 0.15 dB).
-_DRAFT_STEPS = ((8.0, 3.0), (4.0, 2.0), (jpeg_scale.REDUCTION, 1.5), (2.0, 1.25))
+# How much reduction of its own LANCZOS must have left after a DCT-scaled decode at each step
+# (in eighths of the original's size), so the decode costs no visible detail; measured as
+# PSNR against a full decode + LANCZOS, after q85 encoding, relative to the naive pipeline's.
+# - 1/4 (a 2x2 IDCT) and 1/8 (the block average) alias, costing up to 10 dB, unless 2x / 3x
+#   of the reduction is left.
+# - 3/8 (a 3x3 IDCT) with 1.5x left kept every 800px render of the benchmark photos within
+#   0.1 dB (1.2x left: 0.15 dB).
+# - 1/2 with 1.25x left cost a benchmark photo up to 0.59 dB, 1.5x up to 0.41 dB; 5/8 and 6/8
+#   are finer and with 1.25x left cost up to 0.26 and 0.16 dB. So 1/2 keeps 1.5x and 5/8
+#   takes the sizes between: over a sweep of sizes the worst render went from -0.58 to
+#   -0.35 dB, and the 1600px render of a 4224px photo from -0.25 to -0.06 dB.
+# - There is no 7/8 step: libjpeg-turbo's IDCTs but the 8x8, 4x4 and 2x2 are plain C, and at
+#   7/8 that costs more than the 23% fewer pixels save (see `phizer.jpeg_eighths`).
+_MARGINS = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.5, 5: 1.25, 6: 1.25}
 
 
-def draft(im: Image.Image, scale: float) -> tuple[float, float, float, float]:
-    """Ask a JPEG decoder for a DCT-scaled decode that still has what `scale` (output pixels
-    per original pixel) needs. Returns the region of the decoded image that holds the whole
+def eighths_for(scale: float) -> int:
+    """The fewest eighths of its size (1..8) a JPEG may be decoded at for `scale` (output
+    pixels per original pixel) and still leave LANCZOS its margin."""
+    for eighths, margin in _MARGINS.items():
+        if scale * margin * 8 <= eighths:
+            return eighths
+    return 8
+
+
+def decode_scaled(im: Image.Image, data: bytes, scale: float) -> tuple[Image.Image, Box]:
+    """The pixels of `im` (opened from `data`, not yet loaded), DCT-scaled as far as `scale`
+    allows when it is a JPEG; a corrupt body is 422 (`load`). Returns the decoded image
+    (`im` itself, or a new one carrying its `info`) and the region of it that holds the whole
     original: its last row and column may be partial pixels, and resampling from the exact
-    region (not the rounded-up size) avoids a sub-pixel shift that costs visible detail.
-    """
+    region (not the rounded-up size) avoids a sub-pixel shift that costs visible detail."""
     width, height = im.size
-    reduction = reduction_for(scale)
-    if im.format not in ("JPEG", "MPO") or reduction == 1:
-        return (0, 0, width, height)
-    if reduction == jpeg_scale.REDUCTION:
-        region = jpeg_scale.draft_three_eighths(im)
-        if region is not None:
-            return region
-        reduction = 2  # not a plain JPEG: the next bigger scale
-    # Pillow picks the largest reduction whose result is at least the asked size.
-    step = int(reduction)
-    result = im.draft(None, (max(1, width // step), max(1, height // step)))
-    return (0, 0, width, height) if result is None else result[1]
-
-
-def reduction_for(scale: float) -> float:
-    """How much smaller (8, 4, 8/3, 2 or 1) a JPEG is decoded for `scale`; 8/3 only where
-    this Pillow can (`jpeg_scale.supported`)."""
-    for reduction, margin in _DRAFT_STEPS:
-        if reduction == jpeg_scale.REDUCTION and not jpeg_scale.supported():
-            continue
-        if scale * margin * reduction <= 1:
-            return reduction
-    return 1.0
+    eighths = eighths_for(scale) if im.format in ("JPEG", "MPO") else 8
+    if eighths not in jpeg_eighths.PILLOW_EIGHTHS:
+        scaled = jpeg_eighths.decode(data, im.mode, width, height, eighths)
+        if scaled is not None:
+            scaled.info = dict(im.info)  # the profile, EXIF and the rest, as Pillow keeps them
+            return scaled, (0, 0, width * eighths / 8, height * eighths / 8)
+        eighths = jpeg_eighths.pillow_step(eighths)
+    region: Box = (0, 0, width, height)
+    if eighths < 8:
+        # Pillow picks the largest reduction whose result is at least the asked size.
+        step = 8 // eighths
+        result = im.draft(None, (max(1, width // step), max(1, height // step)))
+        if result is not None:
+            region = result[1]
+    load(im)
+    return im, region
 
 
 def load(im: Image.Image) -> None:

@@ -21,12 +21,12 @@ from phizer.config import LimitsConfig, OutputConfig
 from phizer.decode import (
     DECODE_ERRORS,
     Header,
-    draft,
+    decode_scaled,
+    eighths_for,
     load,
     opened,
     orientation_of,
     probe,
-    reduction_for,
     stored_box,
     turn,
     turned_box,
@@ -141,13 +141,13 @@ def _finer(header: Header, rest: Sequence[Plan], done: Sequence[Plan]) -> bool:
     if header.format not in ("JPEG", "MPO"):
         return False
     most = max((p.scale for p in rest), default=0.0)
-    return reduction_for(most) < reduction_for(max(p.scale for p in done))
+    return eighths_for(most) > eighths_for(max(p.scale for p in done))
 
 
 def _redecode(data: bytes, limits: LimitsConfig, header: Header, plans: Sequence[Plan]) -> _Rung:
     """The original decoded again, for `plans` (Pillow decodes an image object once)."""
     with opened(data, limits) as (im, again):
-        source, _ = _decode_still(im, again, plans, keep_metadata=False)
+        source, _ = _decode_still(im, data, again, plans, keep_metadata=False)
     return source.rung
 
 
@@ -239,15 +239,19 @@ class _Ladder:
 
 
 def _decode_still(
-    im: Image.Image, header: Header, plans: Sequence[Plan], keep_metadata: bool, threads: int = 1
+    im: Image.Image,
+    data: bytes,
+    header: Header,
+    plans: Sequence[Plan],
+    keep_metadata: bool,
+    threads: int = 1,
 ) -> tuple[_Source, Metadata]:
-    """Decode once, DCT-scaled for the most demanding plan, in sRGB (an embedded profile
-    applied on `threads` threads)."""
-    region = draft(im, max((p.scale for p in plans), default=1.0))
-    load(im)
+    """Decode `im` (opened from `data`) once, DCT-scaled for the most demanding plan, in
+    sRGB (an embedded profile applied on `threads` threads)."""
+    decoded, region = decode_scaled(im, data, max((p.scale for p in plans), default=1.0))
     orientation = orientation_of(im)
     meta = _metadata(im) if keep_metadata else Metadata()
-    working = to_working_mode(im, threads)
+    working = to_working_mode(decoded, threads)
     region = turned_box(orientation, region, working.width, working.height)
     width, height = _displayed(im, header, orientation)
     rung = _Rung((0, 0, width, height), working, region, orientation)
@@ -267,13 +271,13 @@ def _decode_still_or_repaired(
     (text after the pixel data, which Pillow reads only then: a text bomb, say), the same
     from a copy without them (`png_chunks`; `opened` does this for what opening reads)."""
     try:
-        return _decode_still(im, header, plans, keep_metadata, threads)
+        return _decode_still(im, data, header, plans, keep_metadata, threads)
     except Undecodable:
         repaired = png_chunks.without_skippable_chunks(data) if header.format == "PNG" else None
         if repaired is None:
             raise
     with opened(repaired, limits) as (again, header_again):
-        return _decode_still(again, header_again, plans, keep_metadata, threads)
+        return _decode_still(again, repaired, header_again, plans, keep_metadata, threads)
 
 
 def _displayed(im: Image.Image, header: Header, orientation: int) -> tuple[int, int]:

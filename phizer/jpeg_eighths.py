@@ -1,0 +1,82 @@
+"""A JPEG decoded at 3/8, 5/8 or 6/8 of its size: steps libjpeg-turbo has between the 1/8,
+1/4, 1/2 and 1/1 that Pillow's `draft` can ask for.
+
+They matter for the sizes in between. LANCZOS needs some reduction of its own left after a
+DCT-scaled decode (see `phizer.decode`), so without them:
+- an 800px render of a 1680-1920px photo decodes it in full, as 1/2 leaves too little; at
+  5/8 it resamples from 61% fewer pixels;
+- a 1600px render of a 2880-3264px photo decodes it in full too; at 5/8 or 6/8 it resamples
+  from 44-61% fewer;
+- an 800px render of a 4000px photo resamples 1500px from 3/8 rather than 2000px from 1/2;
+- and 1/2 can ask for more margin (see `phizer.decode`): a 1600px render of a 4000-4800px
+  photo, which lost up to 0.25 dB at 1/2, takes 5/8 rather than a full decode.
+
+libjpeg-turbo's SIMD IDCTs are the 8x8 one and the reduced 4x4 and 2x2: the other steps
+run in plain C, so a baseline 2560x1600 photo decodes in 10 ms in full but 13 at 5/8, 16 at
+6/8 and 20 at 7/8. What they save is resampling; on stock Pillow that outweighs the decode
+at 5/8 and 6/8, not at 7/8, which phizer does not use (BENCHMARKS.md has the numbers).
+
+Pillow hands libjpeg a scale of 1/N only, so these decodes go through simplejpeg
+(libjpeg-turbo's TurboJPEG API, whose scaling takes any M/8), with the same accurate IDCT
+and upsampling as Pillow's. Only what Pillow would decode to RGB or L goes this way (CMYK
+keeps Pillow's handling of Adobe's inverted samples), and a file simplejpeg finds any fault
+with, even one libjpeg only warns about, is left to Pillow: `decode` returns None and the
+caller decodes with Pillow at its next bigger step, which renders or refuses the file
+exactly as before.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+# The steps Pillow's `draft` reaches itself (scale 1/N: 1/8, 1/4, 1/2, 1/1), in eighths.
+PILLOW_EIGHTHS = (1, 2, 4, 8)
+# simplejpeg's name for each Pillow mode it decodes to with the same pixels.
+_COLORSPACES = {"RGB": "RGB", "L": "GRAY"}
+
+
+def scaled_size(width: int, height: int, eighths: int) -> tuple[int, int]:
+    """libjpeg-turbo's output size at eighths/8: each side scaled, rounded up."""
+    return (-(-width * eighths // 8), -(-height * eighths // 8))
+
+
+def pillow_step(eighths: int) -> int:
+    """The smallest step Pillow decodes at itself that has at least `eighths`/8 of the
+    pixels: where a decode falls back to when simplejpeg cannot do it."""
+    return min(step for step in PILLOW_EIGHTHS if step >= eighths)
+
+
+def preload() -> None:
+    """Import simplejpeg now. It brings numpy, 50-80 ms to import, which a CLI run that never
+    decodes at these steps should not pay, so `decode` imports it when first needed; a render
+    worker's `Pipeline` calls this as it starts, so that no client's miss waits for it."""
+    import simplejpeg  # noqa: F401
+
+
+def decode(data: bytes, mode: str, width: int, height: int, eighths: int) -> Image.Image | None:
+    """`data`, a `width` x `height` JPEG that Pillow opens as `mode`, decoded at eighths/8;
+    None when this is left to Pillow (a mode simplejpeg does not give, a fault in the file).
+    The caller has checked the pixel cap against the header already."""
+    colorspace = _COLORSPACES.get(mode)
+    if colorspace is None:
+        return None
+    import simplejpeg  # see `preload`
+
+    size = scaled_size(width, height, eighths)
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace, min_width=size[0], min_height=size[1], strict=True
+        )
+    except (ValueError, OSError, RuntimeError) as exc:
+        logger.info("decoding at %d/8 left to Pillow: %s", eighths, exc)
+        return None
+    if pixels.shape[:2] != (size[1], size[0]):  # not the step asked for: never seen
+        logger.warning(
+            "simplejpeg decoded %s for %d/8 of %dx%d", pixels.shape, eighths, width, height
+        )
+        return None
+    return Image.frombytes(mode, size, pixels)
