@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from phizer import jpeg_eighths
 from phizer.config import Config
 from phizer.errors import StoreError
 from phizer.models import (
@@ -55,6 +56,9 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Config) -> Pipeline:
+        """The pipeline a render worker (or `workers = 0`'s server) keeps for its life; made
+        as it starts, so the engine's imports are paid then rather than by a client's miss."""
+        jpeg_eighths.preload()
         return cls(config, build_source(config), build_store(config))
 
     def render(
