@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 LOG_INTERVAL = 10.0
 
 
+def originals(count: int) -> str:
+    """Says "1 original" but "2 originals": warm's lines are read by people (a cron mail)."""
+    return f"{count} original" if count == 1 else f"{count} originals"
+
+
 @dataclass(frozen=True)
 class Counts:
     originals: int = 0  # originals finished (rendered, skipped or failed)
@@ -80,7 +85,7 @@ class Progress:
     def _line(self, counts: Counts) -> None:
         seconds = max(time.monotonic() - self._started, 1e-9)
         self._stream.write(
-            f"phizer warm: {counts.originals} originals ({counts.originals / seconds:.1f}/s), "
+            f"phizer warm: {originals(counts.originals)} ({counts.originals / seconds:.1f}/s), "
             f"{counts.rendered} rendered ({counts.rendered / seconds:.1f}/s), "
             f"{counts.skipped} skipped, {counts.failed} failed, "
             f"{counts.bytes / 1e6:.1f} MB in {seconds:.0f} s\n"

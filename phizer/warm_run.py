@@ -14,7 +14,7 @@ from typing import Any
 
 from phizer.jobs import JobResult
 from phizer.models import RenderTarget
-from phizer.progress import Counts
+from phizer.progress import Counts, originals
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Tally:
     def line(self) -> str:
         s = self.summary()
         return (
-            f"phizer warm: {s['originals']} originals, {s['rendered']} rendered, "
+            f"phizer warm: {originals(s['originals'])}, {s['rendered']} rendered, "
             f"{s['skipped']} skipped, {s['failed']} failed, {s['bytes'] / 1e6:.1f} MB "
             f"in {s['seconds']:.1f} s"
         )

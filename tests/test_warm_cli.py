@@ -126,3 +126,9 @@ def test_progress_is_a_plain_line_when_stderr_is_not_a_terminal() -> None:
     assert "30 rendered (" in line
     assert "4 skipped, 1 failed, 2.5 MB" in line
     assert "\r" not in line  # no terminal control in logs
+
+
+def test_progress_counts_one_original_in_the_singular() -> None:
+    stream = io.StringIO()
+    Progress(stream, tty=False, interval=0.0).update(Counts(originals=1, rendered=4))
+    assert stream.getvalue().startswith("phizer warm: 1 original (")
