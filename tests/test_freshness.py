@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warm_support import dir_config
+from warm_support import dir_pipeline_config
 
 from phizer.config import Config, SourceConfig
 from phizer.freshness import _Times, load_freshness
@@ -62,7 +62,7 @@ def test_load_freshness_lists_each_size_and_compares_times(tmp_path: Path) -> No
     """Through a real dir store: a render is fresh when it is as new as its original and was
     made under the size's current settings; a size with new settings has nothing fresh."""
     store = DirStore(tmp_path / "renders")
-    config = dir_config(tmp_path, SIZES)
+    config = dir_pipeline_config(tmp_path, SIZES)
     load_freshness(config, store, SIZES, "")  # writes both sizes' markers
     for name in ("a.jpg", "b.jpg", "a.jpg.webp"):
         for spec in SIZES:
@@ -88,7 +88,7 @@ def test_a_render_from_the_markers_own_tick_is_stale(tmp_path: Path) -> None:
     """A filesystem's clock ticks coarsely: an old-settings render written just before the new
     marker can carry its very time. It must be remade; one written after warm is ready not."""
     store = DirStore(tmp_path / "renders")
-    config = dir_config(tmp_path, SIZES)
+    config = dir_pipeline_config(tmp_path, SIZES)
     load_freshness(config, store, SIZES, "")
     store.put("220x220/old.jpg", b"old settings", "image/jpeg")
     config, sizes = changed_settings(config)
@@ -112,7 +112,7 @@ def test_on_s3_a_render_in_the_markers_second_is_stale_and_warm_waits_past_it(
     bucket = s3_credentials.new_bucket()
     store = S3Store(Endpoint(bucket, "us-east-1", s3_credentials.endpoint_url, 5.0), "", 3600)
     s3 = SourceConfig(type="s3", bucket=bucket)
-    config = replace(dir_config(Path("unused"), SIZES), store=s3)
+    config = replace(dir_pipeline_config(Path("unused"), SIZES), store=s3)
     settings = (SIZES, changed_settings(config)[1])
     load_freshness(config, store, SIZES, "")
     for attempt in range(1, 6):  # until the old render and the marker share a second

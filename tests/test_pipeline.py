@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from PIL import Image
-from warm_support import dir_config
+from warm_support import dir_pipeline_config
 
 from phizer.errors import StoreError
 from phizer.models import SizeSpec, StoredInfo
@@ -55,7 +55,7 @@ def pipeline(tmp_path: Path, store: DirStore) -> Pipeline:
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(
         tmp_path / "originals" / "a.jpg"
     )
-    config = dir_config(tmp_path, SIZES)  # its store is `store`, given to the Pipeline
+    config = dir_pipeline_config(tmp_path, SIZES)  # its store is `store`, given to the Pipeline
     return Pipeline(config, build_source(config), store)
 
 

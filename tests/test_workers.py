@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from warm_support import dir_config
+from warm_support import dir_pipeline_config
 
 from phizer.config import Config, SourceConfig
 from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
@@ -33,7 +33,7 @@ SIZES = (SizeSpec("s", 40, 40, "fill"), SizeSpec("m", 90, 90, "max"))
 
 
 def make_config(tmp_path: Path) -> Config:
-    return dir_config(tmp_path, SIZES)
+    return dir_pipeline_config(tmp_path, SIZES)
 
 
 def write_jpeg(root: Path, path: str, size: tuple[int, int] = (160, 120)) -> None:

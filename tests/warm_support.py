@@ -61,7 +61,7 @@ def expected_size(mode: str, box: tuple[int, int], original: tuple[int, int]) ->
 SIZE_MODES = {(48, 48): "fill", (100, 100): "max", (60, 90): "portrait"}
 
 
-def dir_config(root: Path, sizes: tuple[SizeSpec, ...]) -> Config:
+def dir_pipeline_config(root: Path, sizes: tuple[SizeSpec, ...]) -> Config:
     """dir -> dir over `root`'s originals/, renders/ and cache/ folders."""
     return Config(
         master=SourceConfig(type="dir", path=root / "originals"),
