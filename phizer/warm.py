@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TextIO
 
@@ -45,6 +45,14 @@ JOBS_PER_WORKER = 4  # enough queued work that no worker waits for the listing
 # run alone (a 12-megapixel PNG takes ten times a small JPEG). A job held is a path and
 # its targets, so memory stays flat whatever the listing's length.
 LOOKAHEAD = 64
+
+
+def worker_config(config: Config) -> Config:
+    """The config warm's render workers run with: no originals kept in memory. A warm run
+    fetches each original once, so the memory LRU (`[cache] memory_bytes`, 100 MB a
+    worker by default) would only hold originals no job asks for again; it is serve's.
+    The disk cache, which later runs and serve do read, stays."""
+    return replace(config, cache=replace(config.cache, memory_bytes=0))
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,7 @@ class Warm:
                     break  # interrupted while waiting for room
                 if pool is None:
                     pool = make_pool(
-                        self.config,
+                        worker_config(self.config),
                         workers,
                         window.limit,
                         self.opts.shard[1],

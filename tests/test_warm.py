@@ -23,7 +23,9 @@ from warm_support import (
     write_config,
 )
 
+from phizer import workers
 from phizer.cli import main
+from phizer.config import Config
 
 Warm = Callable[..., tuple[int, dict[str, Any]]]
 
@@ -70,6 +72,31 @@ def test_warm_renders_everything_then_a_second_run_reads_no_original(
     assert code == 0, second
     assert (second["rendered"], second["skipped"], second["failed"]) == (0, 720, 0)
     assert snapshot(renders) == before
+
+
+@pytest.mark.slow
+def test_warm_workers_keep_no_originals_in_memory(
+    tmp_path: Path, warm: Warm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm run fetches each original once, so its workers keep none in memory: serve's
+    memory LRU (100 MB a worker by default) would hold only what no job asks for again.
+    The disk cache, which later runs read, stays as configured."""
+    made: list[Config] = []
+    real = workers.make_pool
+
+    def spy(config: Config, *args: Any, **kwargs: Any) -> workers.Pool:
+        made.append(config)
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "make_pool", spy)
+    make_originals(tmp_path / "originals", 4)
+    write_config(tmp_path, '[cache]\npath = "c"\nmax_bytes = 5000000\nmemory_bytes = 50000000\n')
+    code, out = warm("--workers", "1")
+    assert code == 0, out
+    assert out["rendered"] == 12
+    [config] = made
+    assert config.cache.memory_bytes == 0
+    assert (config.cache.path, config.cache.max_bytes) == (tmp_path / "c", 5_000_000)
 
 
 @pytest.mark.slow
