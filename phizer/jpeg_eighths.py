@@ -28,6 +28,8 @@ exactly as before.
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 from PIL import Image
 
@@ -51,10 +53,21 @@ def pillow_step(eighths: int) -> int:
 
 
 def preload() -> None:
-    """Import simplejpeg now. It brings numpy, 50-80 ms to import, which a CLI run that never
-    decodes at these steps should not pay, so `decode` imports it when first needed; a render
-    worker's `Pipeline` calls this as it starts, so that no client's miss waits for it."""
-    import simplejpeg  # noqa: F401
+    """Import simplejpeg now. It brings numpy, 50-100 ms of CPU to import, which a CLI run
+    that never decodes at these steps should not pay, so `decode` imports it when first
+    needed; a render worker's `Pipeline` calls this as it starts, so that no client's miss
+    waits for it."""
+    _import_simplejpeg()
+
+
+def _import_simplejpeg() -> Any:  # simplejpeg has no type hints
+    # numpy's OpenBLAS starts a thread per core as it loads, and they spin for a while: 0.13-
+    # 0.19 CPU-s for the import where one thread takes 0.08-0.10. phizer never calls BLAS,
+    # so a process that has not chosen a thread count (the variable unset) gets one.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import simplejpeg
+
+    return simplejpeg
 
 
 def decode(data: bytes, mode: str, width: int, height: int, eighths: int) -> Image.Image | None:
@@ -67,7 +80,7 @@ def decode(data: bytes, mode: str, width: int, height: int, eighths: int) -> Ima
     colorspace = _COLORSPACES.get(mode)
     if colorspace is None:
         return None
-    import simplejpeg  # see `preload`
+    simplejpeg = _import_simplejpeg()
 
     size = scaled_size(width, height, eighths)
     try:

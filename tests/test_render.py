@@ -4,7 +4,10 @@ boxes, orientation after a DCT-scaled decode, colour, alpha, formats, metadata a
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from typing import Any, cast
 
@@ -773,3 +776,21 @@ def test_a_damaged_8_bit_jpeg_stays_422() -> None:
     sof = data.index(b"\xff\xc0")
     with pytest.raises(Undecodable):  # its frame header cut short: unreadable, not unsupported
         render_all(data[: sof + 6], [target("max", 50, 50)], OUT, LIMITS)
+
+
+@pytest.mark.slow
+def test_preloading_simplejpeg_starts_no_blas_threads() -> None:
+    """simplejpeg brings numpy, whose OpenBLAS starts a spinning thread per core unless told
+    otherwise; a render worker preloads it at start-up and must stay one thread."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    script = (
+        "from phizer import jpeg_eighths\n"
+        "jpeg_eighths.preload()\n"
+        "import pathlib\n"
+        "for line in pathlib.Path('/proc/self/status').read_text().splitlines():\n"
+        "    if line.startswith('Threads:'):\n"
+        "        print(line.split()[1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
