@@ -129,22 +129,22 @@ def iter_renders(
             yield render(*job, threads=first_threads)
         rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
         rest_plans = [p for _, _, p in rest]
-        if rest and first_fast and _finer(header, rest_plans, first):
-            ladder.rungs[0] = _redecode(data, limits, header, rest_plans)
+        if rest and first_fast and _finer(ladder.rungs[0], rest_plans):
+            ladder.rungs[0] = _redecode(data, limits, rest_plans)
         for job in rest:
             yield render(*job)
 
 
-def _finer(header: Header, rest: Sequence[Plan], done: Sequence[Plan]) -> bool:
-    """Whether the targets still to render need a less DCT-scaled decode than `done` had
-    (only a JPEG is ever decoded scaled)."""
-    if header.format not in ("JPEG", "MPO"):
-        return False
+def _finer(decoded: _Rung, rest: Sequence[Plan]) -> bool:
+    """Whether the targets still to render would be decoded with more pixels than the
+    `decoded` original has. Asked of the decode made, not of the one planned: a JPEG that
+    simplejpeg leaves to Pillow (CMYK, a file it faults) was decoded at Pillow's next step
+    up, which may cover them already; anything but a JPEG is decoded in full."""
     most = max((p.scale for p in rest), default=0.0)
-    return eighths_for(most) > eighths_for(max(p.scale for p in done))
+    return eighths_for(most) / 8 > decoded.scale + 1e-9
 
 
-def _redecode(data: bytes, limits: LimitsConfig, header: Header, plans: Sequence[Plan]) -> _Rung:
+def _redecode(data: bytes, limits: LimitsConfig, plans: Sequence[Plan]) -> _Rung:
     """The original decoded again, for `plans` (Pillow decodes an image object once)."""
     with opened(data, limits) as (im, again):
         source, _ = _decode_still(im, data, again, plans, keep_metadata=False)

@@ -377,6 +377,31 @@ def test_a_cmyk_jpeg_between_pillows_steps_decodes_with_pillow() -> None:
     assert mean_diff(decoded(r), reference(shown, (1000, 667))) < 0.8
 
 
+def test_render_ahead_decodes_again_only_for_pixels_the_first_decode_lacked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A miss decodes for its own size first; render-ahead decodes again only when a later
+    size needs more pixels than that decode gave. A CMYK JPEG asked for at 5/8 is decoded
+    in full by Pillow (simplejpeg leaves CMYK alone), which already covers a 6/8 size."""
+    calls: list[float] = []
+    real = decode_scaled
+
+    def spy(im: Image.Image, data: bytes, scale: float) -> Any:
+        calls.append(scale)
+        return real(im, data, scale)
+
+    monkeypatch.setattr(render_module, "decode_scaled", spy)
+    cmyk = encoded(photo(2006, 1338).convert("CMYK"), quality=95)
+    first, later = target("max", 1000, 1000), target("max", 1200, 1200)  # 5/8, then 6/8
+    renders = list(iter_renders(cmyk, [first, later], OUT, LIMITS, first_fast=True))
+    assert [(r.width, r.height) for r in renders] == [(1000, 667), (1200, 800)]
+    assert len(calls) == 1
+    calls.clear()
+    rgb = encoded(photo(2006, 1338), quality=95)  # decoded at 5/8, so 6/8 needs another
+    list(iter_renders(rgb, [first, later], OUT, LIMITS, first_fast=True))
+    assert len(calls) == 2
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("fit", [800, 660])  # decoded at 5/8 (simplejpeg), at 1/2 (Pillow)
 def test_crops_fills_and_cascades_land_on_the_displayed_picture(orientation: int, fit: int) -> None:
