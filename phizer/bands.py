@@ -1,10 +1,11 @@
 """A picture made in horizontal bands, one thread each, pasted together.
 
 A serve miss is one client waiting on one worker while, on an idle machine, the other cores
-sit unused. Pillow releases the GIL while it resamples and while LittleCMS converts colours,
-so those steps can run on several cores at once, each on its own rows (`phizer.resample`,
-`phizer.colour`). The threads are started per call: a miss makes a handful of such calls,
-and a thread costs tens of microseconds against the milliseconds each band takes.
+sit unused. Pillow releases the GIL while LittleCMS converts colours, and LittleCMS converts
+each pixel on its own, so an embedded profile can be applied on several cores at once, each
+thread on its own rows (`phizer.colour`; the resample that follows has a thread pool of its
+own, `phizer.resample`). The threads are started per call: a thread costs tens of
+microseconds against the milliseconds each band takes.
 """
 
 from __future__ import annotations

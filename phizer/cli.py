@@ -124,12 +124,28 @@ def setup_logging(verbose: int) -> None:
     "else ./originals -> ./renders with the default sizes.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.version_option(__version__, prog_name="phizer")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx, value),
+    help="Show the version and the resampler in use, and exit.",
+)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """phizer: pre-render (warm) and serve a fixed set of photo sizes."""
     setup_logging(verbose)
     ctx.obj = State(config_path)
+
+
+def _print_version(ctx: click.Context, asked: bool) -> None:
+    if not asked:
+        return
+    from phizer.resample import RESAMPLER  # imports Pillow: only when asked
+
+    click.echo(f"phizer, version {__version__}\nresampler: {RESAMPLER}")
+    ctx.exit()
 
 
 @main.command()
@@ -163,9 +179,11 @@ def sign(state: State, url_path: str) -> None:
 def check(state: State) -> None:
     """Validate the config and reach the master, each slave and the render store."""
     from phizer.checks import run_checks
+    from phizer.resample import RESAMPLER
 
     config = state.config
     click.echo(f"config: ok ({config.source}, {len(config.sizes)} sizes)")
+    click.echo(f"resampler: {RESAMPLER}")
     failures = 0
     for name, ok, line in run_checks(config):
         click.echo(f"{name}: {'ok' if ok else 'FAILED'}: {line}")

@@ -88,8 +88,8 @@ def iter_renders(
     costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs. An
     animation's first target takes a pass over the frames of its own, the rest a second.
     `first_threads`: how many threads the first decode's colour conversion and the first
-    target's resampling may use (cores the caller knows to be idle; see `phizer.bands`);
-    the rest always take one.
+    target's resampling may use (cores the caller knows to be idle; see `phizer.bands` and
+    `phizer.resample`); the rest always take one.
 
     `wanted` is asked about each target after the first once the first has been yielded
     (so never while a client waits); the targets it turns down are not rendered."""

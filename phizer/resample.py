@@ -1,26 +1,52 @@
-"""Resampling one region of a picture to a render's size, optionally on several cores at once.
+"""Resampling one region of a picture to a render's size: the engine's one LANCZOS step.
+
+It goes through fast_image_resize (the `cykooz-resizer` wheel: Rust, with AVX2, SSE4.1 and
+NEON kernels chosen at run time) for the working modes it resamples natively, L, RGB and
+RGBA (alpha premultiplied for the filter and divided back, as Pillow does), and through
+Pillow's LANCZOS otherwise: another mode, or a platform the wheel does not cover (Linux on
+aarch64, musl), where pyproject's environment marker leaves it out and the import fails.
+Both are the same filter, LANCZOS with a support of 3, taking the same fractional source
+box, so a render is the same picture either way, to within rounding between the two
+passes. `RESAMPLER` names the one in use (`phizer --version`, `phizer check`).
 
 A serve miss is one client waiting on one worker, and on an idle machine the other cores sit
-unused while it resamples, the biggest step of an 800px render after the decode. Pillow
-releases the GIL while it resamples, so `resample(..., threads=N)` cuts the output into N
-horizontal bands and resamples them side by side, each from the region of the source its rows
-come from. Every band's sample positions are the ones the whole picture would have, so the
-result matches a single resample to within one or two levels of float rounding in Pillow's
-filter weights, and there is no seam. (libvips, behind imgproxy, splits an image across its
-threads the same way.)
+unused: `threads` > 1 hands the resample to that many threads of the library's own pool,
+which splits the rows between them (the result is the same, pixel for pixel).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+from typing import Any
+
 from PIL import Image
 
-from phizer import bands
 from phizer.geometry import Box
+
+try:
+    import cykooz_resizer as _fir
+except ImportError:  # no wheel for this platform: Pillow resamples everything
+    _fir = None
 
 RESAMPLE = Image.Resampling.LANCZOS
 # Pillow's documented threshold past which reduce()-then-resample is indistinguishable from
-# a plain LANCZOS resample, while much faster on big reductions.
+# a plain LANCZOS resample, while much faster on big reductions (the fallback path).
 REDUCING_GAP = 3.0
+# The modes fast_image_resize takes as they are (8 bits a channel, alpha last).
+FAST_MODES = ("L", "RGB", "RGBA")
+# Below this many source pixels, a second thread costs more than it saves.
+MIN_SPLIT_PIXELS = 512 * 512
+
+
+def _describe() -> str:
+    if _fir is None:
+        return "Pillow LANCZOS"
+    version = importlib.metadata.version("cykooz-resizer")
+    simd = _fir.Resizer().cpu_extensions.name
+    return f"fast_image_resize (cykooz-resizer {version}, {simd}); Pillow LANCZOS for other modes"
+
+
+RESAMPLER = _describe()
 
 
 def resample(im: Image.Image, box: Box, size: tuple[int, int], threads: int = 1) -> Image.Image:
@@ -33,37 +59,27 @@ def resample(im: Image.Image, box: Box, size: tuple[int, int], threads: int = 1)
         and (whole[2] - whole[0], whole[3] - whole[1]) == size
     ):
         out = im.crop(whole)
+    elif _fir is not None and im.mode in FAST_MODES:
+        out = _fast(im, box, size, threads)
     else:
-        count = band_count(box, size, threads) if im.mode not in ("1", "P") else 1
-        out = _in_bands(im, box, size, count) if count > 1 else _resize(im, box, size)
+        out = im.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
     # Pillow copies `info` into derived images, and some encoders read it: drop the
     # original's profile, EXIF and colour key so only what encode() passes is written.
     out.info = {}
     return out
 
 
-def band_count(box: Box, size: tuple[int, int], threads: int) -> int:
-    """How many bands to resample `box` -> `size` in: 1 unless it is big enough to gain, and
-    never when Pillow would reduce() first (a band's reduce grid would start at the band's
-    own edge, not the picture's, and shift its pixels against its neighbour's)."""
+def _fast(im: Image.Image, box: Box, size: tuple[int, int], threads: int) -> Image.Image:
+    """fast_image_resize's LANCZOS3 of `box` into a new picture of `size`. A pool is made per
+    call (a tenth of a millisecond): one kept would not survive a worker's fork."""
+    assert _fir is not None
+    options: Any = _fir.ResizeOptions(
+        resize_alg=_fir.ResizeAlg.convolution(_fir.FilterType.lanczos3),
+        crop_box=_fir.CropBox(box[0], box[1], box[2] - box[0], box[3] - box[1]),
+    )
     width, height = box[2] - box[0], box[3] - box[1]
-    if width / size[0] >= 2 * REDUCING_GAP or height / size[1] >= 2 * REDUCING_GAP:
-        return 1
-    return bands.band_count(size[1], round(width * height), threads)
-
-
-def _resize(im: Image.Image, box: Box, size: tuple[int, int]) -> Image.Image:
-    return im.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
-
-
-def _in_bands(im: Image.Image, box: Box, size: tuple[int, int], count: int) -> Image.Image:
-    """`count` horizontal strips resampled on as many threads, pasted together. A strip's box
-    spans exactly the source rows its output rows sample, so Pillow places every output
-    row's filter where the whole resample would."""
-    step = (box[3] - box[1]) / size[1]
-
-    def strip(top: int, bottom: int) -> Image.Image:
-        part = (box[0], box[1] + top * step, box[2], box[1] + bottom * step)
-        return _resize(im, part, (size[0], bottom - top))
-
-    return bands.in_bands(size[1], count, strip)
+    if threads > 1 and width * height >= MIN_SPLIT_PIXELS:
+        options.thread_pool = _fir.ResizerThreadPool(threads)
+    out = Image.new(im.mode, size, None)  # not filled: every pixel is written
+    _fir.Resizer().resize_pil(im, out, options)
+    return out

@@ -15,6 +15,7 @@ from PIL import Image
 
 from phizer import __version__
 from phizer.cli import main
+from phizer.resample import RESAMPLER
 
 
 @pytest.fixture
@@ -33,6 +34,7 @@ def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.output
+    assert f"resampler: {RESAMPLER}" in result.output
 
 
 def test_sizes_lists_the_defaults(runner: CliRunner) -> None:
@@ -171,6 +173,7 @@ def test_check_reports_each_part(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "master: ok" in result.output
     assert "store: ok" in result.output
+    assert f"resampler: {RESAMPLER}" in result.output
 
 
 def test_check_fails_for_an_unreachable_slave(runner: CliRunner, tmp_path: Path) -> None:
