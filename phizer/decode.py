@@ -32,39 +32,8 @@ logger = logging.getLogger(__name__)
 # The Pillow plugins of the formats phizer opens and writes. Importing just these, rather
 # than `Image.init()` (every plugin Pillow has, ~0.1 CPU-s), keeps the start of each worker
 # and CLI run short; `Image.open(formats=...)` then finds them all registered.
-_PLUGINS = ("Jpeg", "Png", "Gif", "WebP", "Avif")
-
-
-def _load_plugins() -> None:
-    for name in _PLUGINS:
-        try:
-            importlib.import_module(f"PIL.{name}ImagePlugin")
-        except ImportError:  # a Pillow older than its AVIF plugin (Pillow-SIMD)
-            logger.debug("this Pillow has no %s plugin", name)
-
-
-def avif_available() -> bool:
-    """Whether this Pillow opens and saves AVIF. Asked of Pillow's plugin registries, not
-    `features.check("avif")`, which knows only Pillow's built-in plugin and says False for
-    pillow-avif-plugin's."""
-    _load_plugins()
-    return "AVIF" in Image.OPEN and "AVIF" in Image.SAVE
-
-
-def _register_avif() -> None:
-    """Pillow-SIMD (and a Pillow built without libavif) has no AVIF plugin of its own;
-    pillow-avif-plugin adds one to Pillow's registries when imported, so phizer imports it
-    when the running Pillow lacks AVIF and the plugin is installed. The same code then serves
-    both Pillows (see scripts/install-pillow-simd)."""
-    if avif_available():
-        return
-    try:
-        import pillow_avif  # noqa: F401  (importing it registers the plugin)
-    except ImportError:
-        logger.debug("no AVIF: this Pillow lacks it and pillow-avif-plugin is not installed")
-
-
-_register_avif()
+for _plugin in ("Jpeg", "Png", "Gif", "WebP", "Avif"):
+    importlib.import_module(f"PIL.{_plugin}ImagePlugin")
 
 # What Pillow may open. An MPO (a JPEG with more pictures appended) opens through the JPEG
 # plugin, which hands back an MpoImageFile; its first picture renders as a JPEG.
