@@ -232,19 +232,15 @@ def orientation_of(im: Image.Image) -> int:
 
 
 # How much reduction of its own LANCZOS must have left after a DCT-scaled decode at each step
-# (in eighths of the original's size), so the decode costs no visible detail; measured as
-# PSNR against a full decode + LANCZOS, after q85 encoding, relative to the naive pipeline's.
-# - 1/4 (a 2x2 IDCT) and 1/8 (the block average) alias, costing up to 10 dB, unless 2x / 3x
-#   of the reduction is left.
-# - 3/8 (a 3x3 IDCT) with 1.5x left kept every 800px render of the benchmark photos within
-#   0.1 dB (1.2x left: 0.15 dB).
-# - 1/2 with 1.25x left cost a benchmark photo up to 0.59 dB, 1.5x up to 0.41 dB; 5/8 and 6/8
-#   are finer and with 1.25x left cost up to 0.26 and 0.16 dB. So 1/2 keeps 1.5x and 5/8
-#   takes the sizes between: over a sweep of sizes the worst render went from -0.58 to
-#   -0.35 dB, and the 1600px render of a 4224px photo from -0.25 to -0.06 dB.
+# (in eighths of the original's size), so the decode costs no visible detail: the least that
+# keeps every 800 and 1600px render of both benchmark corpora within 0.1 dB PSNR of the naive
+# pipeline's (full decode, LANCZOS, the same quality; `scripts/bench` prints it).
+# - 1/8 (the block average), 1/4, 3/8 and 1/2 (reduced IDCTs) alias unless a good part of the
+#   reduction is left to LANCZOS; 5/8 and 6/8 are finer and need less. With a SIMD resampler
+#   the extra margin costs little: the larger decode is resampled in a few milliseconds.
 # - There is no 7/8 step: libjpeg-turbo's IDCTs but the 8x8, 4x4 and 2x2 are plain C, and at
-#   7/8 that costs more than the 23% fewer pixels save (see `phizer.jpeg_eighths`).
-_MARGINS = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.5, 5: 1.25, 6: 1.25}
+#   7/8 that costs more than the fewer pixels save (see `phizer.jpeg_eighths`).
+_MARGINS = {1: 3.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 1.6, 6: 1.6}
 
 
 def eighths_for(scale: float) -> int:
