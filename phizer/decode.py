@@ -87,6 +87,9 @@ class Header:
     height: int
     frames: int
     orientation: int  # 1..8; 1 also for a missing or malformed tag
+    # A progressive JPEG: most of its decode is entropy-decoding every scan, which a
+    # DCT-scaled decode does not shrink (see `phizer.render.iter_renders`).
+    progressive: bool = False
 
 
 def sniff_other_format(data: bytes) -> str | None:
@@ -208,7 +211,8 @@ def _check(im: Image.Image, limits: LimitsConfig) -> Header:
     orientation = header_orientation(im)
     if orientation >= 5:
         width, height = height, width
-    return Header(str(im.format), width, height, frames, orientation)
+    progressive = bool(im.info.get("progressive") or im.info.get("progression"))
+    return Header(str(im.format), width, height, frames, orientation, progressive)
 
 
 def header_orientation(im: Image.Image) -> int:

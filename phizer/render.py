@@ -85,8 +85,11 @@ def iter_renders(
     `first_fast` (serve: a client waits for the first target, the rest is render-ahead):
     decode a JPEG as small as the first target allows, and decode it a second time, bigger,
     only if a later target needs more pixels. A 220px miss then costs what a 220px render
-    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs. An
-    animation's first target takes a pass over the frames of its own, the rest a second.
+    costs (a 1/4 or 1/8 DCT-scaled decode), not what the 1600px render-ahead needs. Not for
+    a progressive JPEG: entropy-decoding its scans is most of any decode of it, so a small
+    decode saves the client little and the second decode would cost the worker nearly a
+    whole one; it is decoded once, for every target. An animation's first target takes a
+    pass over the frames of its own, the rest a second.
     `first_threads`: how many threads the first decode's colour conversion and the first
     target's resampling may use (cores the caller knows to be idle; see `phizer.bands` and
     `phizer.resample`); the rest always take one.
@@ -109,7 +112,7 @@ def iter_renders(
                 with opened(data, limits) as (again, header_again):
                     yield from _animated(again, header_again, rest, output)
             return
-        first = plans[:1] if first_fast else plans
+        first = plans[:1] if first_fast and not header.progressive else plans
         source, meta = _decode_still_or_repaired(
             im, header, data, limits, first, output.keep_metadata, first_threads
         )

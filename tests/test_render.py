@@ -386,6 +386,13 @@ def test_render_ahead_decodes_again_only_for_pixels_the_first_decode_lacked(
     rgb = encoded(photo(2006, 1338), quality=95)  # decoded at 5/8, so 6/8 needs another
     list(iter_renders(rgb, [first, later], OUT, LIMITS, first_fast=True))
     assert len(calls) == 2
+    calls.clear()
+    # A progressive JPEG is decoded once, for every target: a small decode of it would save
+    # the client little, and the second would cost nearly a whole decode.
+    progressive = encoded(photo(2006, 1338), quality=95, progressive=True)
+    renders = list(iter_renders(progressive, [first, later], OUT, LIMITS, first_fast=True))
+    assert [(r.width, r.height) for r in renders] == [(700, 467), (900, 600)]
+    assert calls == [900 / 2006]
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
