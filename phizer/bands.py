@@ -4,8 +4,8 @@ A serve miss is one client waiting on one worker while, on an idle machine, the 
 sit unused. Pillow releases the GIL while LittleCMS converts colours, and LittleCMS converts
 each pixel on its own, so an embedded profile can be applied on several cores at once, each
 thread on its own rows (`phizer.colour`; the resample that follows has a thread pool of its
-own, `phizer.resample`). The threads are started per call: a thread costs tens of
-microseconds against the milliseconds each band takes.
+own, `phizer.resample`). The threads are started per call: starting one costs little
+against the work of a band.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PIL import Image
 
 # A band is at least this many rows: below it a thread costs more than it saves.
 MIN_BAND_ROWS = 64
-# Nor is a picture smaller than this worth splitting (a few milliseconds of work at most).
+# Nor is a picture smaller than this worth splitting: its work is over before threads pay.
 MIN_SPLIT_PIXELS = 512 * 512
 
 

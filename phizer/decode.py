@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 # The Pillow plugins of the formats phizer opens and writes. Importing just these, rather
-# than `Image.init()` (every plugin Pillow has, ~0.1 CPU-s), keeps the start of each worker
-# and CLI run short; `Image.open(formats=...)` then finds them all registered.
+# than `Image.init()` (every plugin Pillow has), keeps the start of each worker and CLI run
+# short; `Image.open(formats=...)` then finds them all registered.
 for _plugin in ("Jpeg", "Png", "Gif", "WebP", "Avif"):
     importlib.import_module(f"PIL.{_plugin}ImagePlugin")
 
@@ -40,7 +40,7 @@ for _plugin in ("Jpeg", "Png", "Gif", "WebP", "Avif"):
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF")
 ANIMATED_FORMATS = ("GIF", "WEBP", "AVIF", "PNG")
 
-# Everything a malformed or hostile file has been seen to make Pillow raise.
+# Everything Pillow is known to raise on a malformed or hostile file.
 DECODE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     ValueError,
@@ -241,7 +241,7 @@ def orientation_of(im: Image.Image) -> int:
 # pipeline's (full decode, LANCZOS, the same quality; `scripts/bench` prints it).
 # - 1/8 (the block average), 1/4, 3/8 and 1/2 (reduced IDCTs) alias unless a good part of the
 #   reduction is left to LANCZOS; 5/8 and 6/8 are finer and need less. With a SIMD resampler
-#   the extra margin costs little: the larger decode is resampled in a few milliseconds.
+#   the extra margin costs little: a larger decode is still quick to resample.
 # - There is no 7/8 step: libjpeg-turbo's IDCTs but the 8x8, 4x4 and 2x2 are plain C, and at
 #   7/8 that costs more than the fewer pixels save (see `phizer.jpeg_eighths`).
 _MARGINS = {1: 3.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 1.6, 6: 1.6}

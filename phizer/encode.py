@@ -22,33 +22,30 @@ from phizer.models import SizeSpec
 ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "GIF")
 # Formats whose animation phizer keeps; other outputs of an animation get its first frame.
 ANIMATION_FORMATS = ("GIF", "WEBP")
-# AVIF's default speed (6) takes over a second for a 1600px photo; 7 halves that for a few
-# percent of size.
+# AVIF's default speed (6) is slow on big renders; 7 encodes much faster for files only a
+# little bigger.
 AVIF_SPEED = 7
-# A progressive JPEG is smaller than a baseline one only from about 180x180 pixels up
-# (measured on the benchmark photos at q85: 4.8% bigger at 100x100, 2.8% at 120x120, even at
-# 180x180, 1.3-1.7% smaller at 260-320 and ~3% at 800-1600), and costs 2-3x the encode time
-# at every size. Below this many pixels a render is baseline whatever `progressive` says:
-# browsers show a thumbnail in one go anyway.
+# A progressive JPEG is smaller than a baseline one only from about 180x180 pixels up, and
+# takes longer to encode at every size. Below this many pixels a render is baseline whatever
+# `progressive` says: browsers show a thumbnail in one go anyway.
 PROGRESSIVE_MIN_PIXELS = 32_400
-# zlib level 4 encodes a PNG photo render 2-3x faster than level 6 (Pillow's default) and,
-# on the benchmark photos' PNG copies at 800 and 1600px, within 2% of its size (smaller on
-# one); it is also the single costliest step of a PNG original's warm at level 6. Flat
-# graphics shrink more at level 6 (a 128px icon: 23% smaller), and at thumbnail sizes that
-# costs a few milliseconds, so renders up to this many pixels keep level 6.
+# zlib level 4 encodes a PNG photo render much faster than level 6 (Pillow's default), to
+# nearly the same size; at level 6 that encode is the costliest step of warming a PNG
+# original. Flat graphics shrink clearly more at level 6, and at thumbnail sizes that costs
+# little time, so renders up to this many pixels keep level 6.
 PNG_FAST_MIN_PIXELS = 65_536
 PNG_FAST_LEVEL = 4
 PNG_SMALL_LEVEL = 6
 # zlib's run-length strategy only looks for repeats of the previous byte, which is all that
-# PNG's row filters leave to find in a photograph: on the benchmark photos' PNG copies it is
-# 2x faster than level 4 and 1-9% smaller than level 6 (5% bigger on the noisiest edge-case
-# photo). On a screenshot or diagram, whose repeats lie further back, it is up to 1.8x bigger
-# than level 4. So it is used only for big renders of photographic originals. (Pillow's PNG
-# encoder takes it as `compress_type`, an option as old as PIL's zlib support.)
+# PNG's row filters leave to find in a photograph: on photographs it is faster than level 4
+# and most often smaller than level 6. On a screenshot or diagram, whose repeats lie further
+# back, it is much bigger than level 4. So it is used only for big renders of photographic
+# originals. (Pillow's PNG encoder takes it as `compress_type`, an option as old as PIL's
+# zlib support.)
 PNG_PHOTO_STRATEGY = zlib.Z_RLE
 # What tells a photograph from a graphic before encoding: a lossless original's bytes per
-# pixel. PNG copies of photographs take 0.7-1.5 bytes a pixel, screenshots and diagrams
-# (Rust's documentation images) 0.03-0.2.
+# pixel. The grain of a photograph barely compresses, so its PNG copy takes well over this
+# many bytes a pixel; screenshots and diagrams well under it.
 PHOTO_MIN_BYTES_PER_PIXEL = 0.4
 # Lossy originals are photographs (or have been made to look like one).
 PHOTO_FORMATS = ("JPEG", "MPO")
@@ -124,8 +121,8 @@ def encode_animation(
 ) -> bytes:
     """An animated render. Each frame is a complete picture (Pillow composites the
     original's frames): opaque frames are left in place so the GIF encoder stores only what
-    changed (half the bytes), frames with transparent pixels are cleared before the next so
-    nothing of an earlier frame shows through them."""
+    changed, frames with transparent pixels are cleared before the next so nothing of an
+    earlier frame shows through them."""
     out = io.BytesIO()
     extra: dict[str, Any] = {"duration": list(animation.durations)}
     if animation.loop is not None:
@@ -139,9 +136,9 @@ def encode_animation(
 
 def _options(fmt: str, size: SizeSpec) -> dict[str, Any]:
     if fmt == "JPEG":
-        # optimize (Huffman tables fitted to the image): a baseline render 1-8% smaller for
-        # twice its encode time, under a millisecond at the thumbnail sizes that are baseline
-        # (0.11 -> 0.18 ms at 120x120). Progressive renders are always fitted (libjpeg).
+        # optimize (Huffman tables fitted to the image): a smaller baseline render for a
+        # longer encode, which stays short at the thumbnail sizes that are baseline.
+        # Progressive renders are always fitted (libjpeg).
         return {"quality": size.quality, "progressive": size.progressive, "optimize": True}
     if fmt == "WEBP":
         return {"quality": size.quality, "method": 4}

@@ -19,12 +19,12 @@ renders anything, so that every render under the new settings is strictly later.
 
 Cost: the store is listed once per size (`220x220/{prefix}`), never one HEAD per render, and
 the fresh renders are held per size as two arrays sorted by a 64-bit digest of the key (16
-bytes a render: a million originals at four sizes is ~64 MB; a dict of key -> time took ~150
-bytes a render). Sorting a size's arrays borrows ~60 bytes per render of that one size, and
-`--shard K/N` keeps only its own 1/N. The price is CPU: a digest and a binary search, about
-10 us a render to build and look up (~40 s for those four million, against the minutes
-it takes to list them). Two keys with the same digest would make a stale render look
-fresh: for a million originals the odds are about one in 10^6 a run.
+bytes a render: a million originals at four sizes is ~64 MB, where a dict of key -> time
+would take many times that). Sorting borrows memory for one size's renders at a time, and
+`--shard K/N` keeps only its own 1/N. The price is CPU: a digest and a binary search a
+render, small against the time it takes to list them. Two keys with the same digest would
+make a stale render look fresh: for a million originals the odds are about one in 10^6 a
+run.
 
 Edge: a shard still running under the old settings after the marker was rewritten writes
 renders that count as fresh; run shards with the same config (or `--force` after a change).

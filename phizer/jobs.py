@@ -52,9 +52,9 @@ def resample_threads(cores: int, busy: int, limit: int = 0) -> int:
     """How many threads a miss's awaited render may resample on when `busy` jobs already
     hold the pool: the cores none of them is using, at least 1 and at most `limit`
     (`server.miss_threads`; 0 means `MAX_RESAMPLE_THREADS`). On an idle machine a lone
-    client then gets every core; under load each job keeps to its one, so throughput is
-    what it was. Only this pool's jobs count: under gunicorn with several processes, each
-    sees its own, so set `miss_threads = 1` there if the machine runs busy."""
+    client then gets every core; under load each job keeps to its one, so the threads
+    never cost throughput. Only this pool's jobs count: under gunicorn with several
+    processes, each sees its own, so set `miss_threads = 1` there if the machine runs busy."""
     return max(1, min(limit or MAX_RESAMPLE_THREADS, cores - busy))
 
 

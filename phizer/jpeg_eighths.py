@@ -9,12 +9,12 @@ DCT-scaled decode (see `phizer.decode`), so without them:
   from 44-61% fewer;
 - an 800px render of a 4000px photo resamples 1500px from 3/8 rather than 2000px from 1/2;
 - and 1/2 can ask for more margin (see `phizer.decode`): a 1600px render of a 4000-4800px
-  photo, which lost up to 0.25 dB at 1/2, takes 5/8 rather than a full decode.
+  photo, for which 1/2 leaves too little, takes 5/8 rather than a full decode.
 
 libjpeg-turbo's SIMD IDCTs are the 8x8 one and the reduced 4x4 and 2x2: the other steps
-run in plain C, so a baseline 2560x1600 photo decodes in 10 ms in full but 13 at 5/8, 16 at
-6/8 and 20 at 7/8. What they save is resampling; on stock Pillow that outweighs the decode
-at 5/8 and 6/8, not at 7/8, which phizer does not use (BENCHMARKS.md has the numbers).
+run in plain C, so a decode at 5/8, 6/8 or 7/8 takes longer than a full one, and longer the
+larger the step. What they save is resampling; on stock Pillow that outweighs the decode at
+5/8 and 6/8, not at 7/8, which phizer does not use (BENCHMARKS.md has the numbers).
 
 Pillow hands libjpeg a scale of 1/N only, so these decodes go through simplejpeg
 (libjpeg-turbo's TurboJPEG API, whose scaling takes any M/8), with the same accurate IDCT
@@ -22,7 +22,7 @@ and upsampling as Pillow's. Only what Pillow would decode to RGB or L goes this 
 keeps Pillow's handling of Adobe's inverted samples), and a file simplejpeg finds any fault
 with, even one libjpeg only warns about, is left to Pillow: `decode` returns None and the
 caller decodes with Pillow at its next bigger step, which renders or refuses the file
-exactly as before.
+exactly as Pillow alone would.
 """
 
 from __future__ import annotations
@@ -53,17 +53,17 @@ def pillow_step(eighths: int) -> int:
 
 
 def preload() -> None:
-    """Import simplejpeg now. It brings numpy, 50-100 ms of CPU to import, which a CLI run
-    that never decodes at these steps should not pay, so `decode` imports it when first
-    needed; a render worker's `Pipeline` calls this as it starts, so that no client's miss
-    waits for it."""
+    """Import simplejpeg now. It brings numpy, slow to import, which a CLI run that never
+    decodes at these steps should not pay for, so `decode` imports it when first needed; a
+    render worker's `Pipeline` calls this as it starts, so that no client's miss waits for
+    it."""
     _import_simplejpeg()
 
 
 def _import_simplejpeg() -> Any:  # simplejpeg has no type hints
-    # numpy's OpenBLAS starts a thread per core as it loads, and they spin for a while: 0.13-
-    # 0.19 CPU-s for the import where one thread takes 0.08-0.10. phizer never calls BLAS,
-    # so a process that has not chosen a thread count (the variable unset) gets one.
+    # numpy's OpenBLAS starts a thread per core as it loads, and they spin for a while, so
+    # the import costs more CPU than with one thread. phizer never calls BLAS, so a process
+    # that has not chosen a thread count (the variable unset) gets one.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import simplejpeg
 
@@ -90,7 +90,7 @@ def decode(data: bytes, mode: str, width: int, height: int, eighths: int) -> Ima
     except (ValueError, OSError, RuntimeError) as exc:
         logger.info("decoding at %d/8 left to Pillow: %s", eighths, exc)
         return None
-    if pixels.shape[:2] != (size[1], size[0]):  # not the step asked for: never seen
+    if pixels.shape[:2] != (size[1], size[0]):  # not the step asked for: not expected
         logger.warning(
             "simplejpeg decoded %s for %d/8 of %dx%d", pixels.shape, eighths, width, height
         )

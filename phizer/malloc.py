@@ -4,10 +4,10 @@ freeing the same few tens of megabytes of pixels.
 By default glibc serves an allocation over 128 KiB with a fresh `mmap` and gives it back on
 free, raising that threshold only as it sees big blocks freed, and trims the heap's free top
 past twice the threshold. A worker then takes a page fault for every page of most decodes
-and resamples: about 100,000 faults and 0.35 CPU-s of kernel time over the 26 benchmark
-photos. With blocks of up to 32 MiB (Pillow's image blocks are 16 MiB) served from the heap
-and up to 128 MiB of freed heap kept, the same pass takes 23,600 faults and 0.10 CPU-s, and
-its peak RSS is unchanged: what is kept is memory the worker had already used at its peak.
+and resamples: kernel time spent mapping memory it gave back a moment ago. With blocks of up
+to 32 MiB (Pillow's image blocks are 16 MiB) served from the heap and up to 128 MiB of freed
+heap kept, most of those faults are gone, and peak RSS is unchanged: what is kept is memory
+the worker had already used at its peak.
 Bigger allocations (an original's bytes near the 50 MB cap) still come from `mmap`.
 """
 

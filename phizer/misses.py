@@ -13,7 +13,8 @@ worker and its memory cache, where the second would only have queued behind the 
 A miss costs the store one look (the GET that missed) and one write: the store is asked
 again before rendering only when a job of this process could have stored the render since
 that look (`Misses.ticket`), and the write's answer carries the validators the response
-needs. On S3 each of the two it saves was a round trip.
+needs. On S3 each look spared (a HEAD before rendering, a HEAD after the write) is a round
+trip.
 """
 
 from __future__ import annotations

@@ -8,21 +8,20 @@ or garble the others. A dead worker is replaced; the job it was running fails wi
 `WorkerDied`, the jobs queued behind it go to its replacement.
 
 Without affinity (warm) the parent holds the jobs and gives each worker its next one when it
-finishes the last, so no worker idles while another still has a queue: jobs differ in cost
-by 10x (a small JPEG against a 12-megapixel PNG), and spreading them by count would leave the
+finishes the last, so no worker idles while another still has a queue: jobs differ widely in
+cost (a small JPEG against a 12-megapixel PNG), and spreading them by count would leave the
 end of a run to one worker. Of the jobs it holds, a free worker gets the biggest original
 first (longest job first), so a big photo late in a listing does not finish the run alone.
 
 Workers are spawned (a fresh interpreter): the parent runs threads (the result reader, queue
 feeders, serve's request threads), which a fork would copy in whatever state they were in.
 A pool made with `fork=True` (warm's) starts its first workers by forking instead while this
-process still runs no other thread, which is safe. A spawned worker takes ~0.25 s to start an
-interpreter and import phizer before its first render; a forked one starts with what warm
-has loaded and imports only the render engine. That start-up is most of what a cron warm of
-a few new photos spends: a two-worker warm of one photo took 0.62 s instead of 0.84 (0.7
-CPU-s instead of 1.1), a warm of the benchmark corpus 5% less with two workers. Workers that
-replace dead ones are spawned, since the pool's own threads run by then; so are warm's on a
-terminal, where the progress bar has its threads.
+process still runs no other thread, which is safe. A spawned worker starts an interpreter
+and imports phizer before its first render; a forked one starts with what warm has loaded and
+imports only the render engine. That start-up is most of what a cron warm of a few new photos
+spends, and forking shortens it. Workers that replace dead ones are spawned, since the
+pool's own threads run by then; so are warm's on a terminal, where the progress bar has its
+threads.
 """
 
 from __future__ import annotations
@@ -408,9 +407,9 @@ def _discard(jobs: Any, *, drained: bool) -> None:
     of it, so the queue's feeder thread ends at once: wait for it, so the queue's
     semaphores are released here. Left to itself, that daemon thread could release them
     at interpreter exit and be frozen between unlinking one and telling multiprocessing's
-    resource tracker, which then warns of a "leaked semaphore" on stderr (one warm run in
-    about twenty did). A worker that died may have left a full pipe, on which the feeder
-    could block for good: that one is not waited for."""
+    resource tracker, which then warns of a "leaked semaphore" on stderr. A worker that
+    died may have left a full pipe, on which the feeder could block for good: that one is
+    not waited for."""
     jobs.close()
     if drained:
         jobs.join_thread()

@@ -44,7 +44,7 @@ class Progress:
         self._lock = threading.Lock()
         self._bar: tqdm[Any] | None = None
         if enabled and tty:
-            from tqdm import tqdm  # ~0.1 CPU-s to import: only for a terminal
+            from tqdm import tqdm  # slow to import: only for a terminal
 
             self._bar = tqdm(
                 file=stream, unit=" originals", dynamic_ncols=True, mininterval=0.5, smoothing=0.1

@@ -47,8 +47,8 @@ from phizer.resample import resample
 __all__ = ["iter_renders", "probe", "render_all"]
 
 # A render at (about) twice a target's resolution is detailed enough to resample that target
-# from: measured under 0.05 dB PSNR lost on the benchmark photos. Not exactly 2: rounding
-# makes a 1600px render of a 3088px photo 0.1% short of twice its 800px render.
+# from: what it loses against the decoded original is far below visible. Not exactly 2:
+# rounding makes a 1600px render of a 3088px photo 0.1% short of twice its 800px render.
 CASCADE_GAP = 1.9
 # The format a render takes when its target does not name one.
 _FOLLOW = {
@@ -200,14 +200,13 @@ class _Rung:
 
     def resample(self, box: Box, size: tuple[int, int], threads: int = 1) -> Image.Image:
         """The displayed `box` at `size`, upright. A photo stored turned (most phones' portrait
-        shots) is resampled as stored and each render turned after: turning the decode
-        first cost about 5 ns a pixel of it (100 ms for a 20-megapixel photo), where a
-        render has a few times fewer pixels (`scripts/bench-tags`: turned photos 1.07x the
-        CPU of the same photos untagged before, 1.03x after). Pillow resamples in two passes
-        with 8-bit rounding between them, and picks which goes first by their cost, so
-        turning first or last can put the passes in the other order: the same picture, but
-        a hard edge where LANCZOS overshoots may differ by a few levels (up to 9 measured,
-        on 1-pixel white lines), as it may between two sizes of one photo."""
+        shots) is resampled as stored and each render turned after: a turn costs time in
+        proportion to the pixels it moves, and a render has a few times fewer than the
+        decode (`scripts/bench-tags` compares turned photos with the same photos untagged).
+        Pillow resamples in two passes with 8-bit rounding between them, and picks which
+        goes first by their cost, so turning first or last can put the passes in the other
+        order: the same picture, but a hard edge where LANCZOS overshoots (1-pixel white
+        lines, say) may differ by a few levels, as it may between two sizes of one photo."""
         region = self.locate(box)
         if self.orientation == 1:
             return resample(self.image, region, size, threads)

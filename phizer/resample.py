@@ -71,7 +71,7 @@ def resample(im: Image.Image, box: Box, size: tuple[int, int], threads: int = 1)
 
 def _fast(im: Image.Image, box: Box, size: tuple[int, int], threads: int) -> Image.Image:
     """fast_image_resize's LANCZOS3 of `box` into a new picture of `size`. A pool is made per
-    call (a tenth of a millisecond): one kept would not survive a worker's fork."""
+    call (cheap against the resample): one kept would not survive a worker's fork."""
     assert _fir is not None
     options: Any = _fir.ResizeOptions(
         resize_alg=_fir.ResizeAlg.convolution(_fir.FilterType.lanczos3),

@@ -264,8 +264,8 @@ SLOT_POLL = 0.2
 class _CappedServer(ThreadedWSGIServer):
     """Werkzeug's threaded server, one thread per connection, with a cap on the connections
     served at once. The threaded server has none: a flood of slow or idle clients (each held
-    for up to the idle timeout) cost a thread, a descriptor and ~30 KB of memory apiece, with
-    no end. At the cap the accept loop waits for a connection to close, and newcomers wait in
+    for up to the idle timeout) costs a thread, a descriptor and some memory apiece, with no
+    end. At the cap the accept loop waits for a connection to close, and newcomers wait in
     the kernel's listen queue (and beyond it, retry their SYN), so memory stays bounded and
     the requests already accepted are served. Behind nginx or a CDN, which hold slow clients
     themselves and keep far fewer connections open to phizer, the cap is not reached."""

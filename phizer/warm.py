@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 JOBS_PER_WORKER = 4  # enough queued work that no worker waits for the listing
 # Jobs held beyond that, so the pool's biggest-first has a choice: with only a few jobs in
 # view, a big original late in a listing is started when it is reached and can finish the
-# run alone (a 12-megapixel PNG takes ten times a small JPEG). A job held is a path and
+# run alone (a 12-megapixel PNG takes far longer than a small JPEG). A job held is a path and
 # its targets, so memory stays flat whatever the listing's length.
 LOOKAHEAD = 64
 

@@ -39,8 +39,8 @@ def test_every_listed_key_is_found_with_its_time_and_no_other() -> None:
 
 
 def test_the_index_holds_about_16_bytes_a_render() -> None:
-    """A million originals at four sizes must fit a CI runner: a dict of key -> time took
-    ~150 bytes a render, 600 MB for those four million."""
+    """A million originals at four sizes must fit a CI runner: two arrays take 16 bytes a
+    render, where a dict of key -> time would take many times that."""
     count = 50_000
     tracemalloc.start()
     try:

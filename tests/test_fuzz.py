@@ -44,7 +44,7 @@ pytestmark = [
 ]
 EXAMPLES = int(os.environ.get("PHIZER_FUZZ_EXAMPLES", "200"))
 # Seconds one example may take. Generous for a loaded 2-core CI machine; the point is that a
-# hostile file cannot make a worker spin (the seeds render in well under a second).
+# hostile file cannot make a worker spin (the seeds render far quicker).
 PER_EXAMPLE = 8.0
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -330,7 +330,7 @@ def test_seeds_exist() -> None:
     assert not missing, f"edge-case seeds missing from {EDGECASES}: {missing}"
 
 
-# --- regressions found by the fuzzers ----------------------------------------------------
+# --- AVIFs whose faults Pillow raises as RuntimeError ----------------------------------
 
 
 def avif_with_byte(offset_of: Callable[[bytes], int], value: int) -> bytes:
@@ -340,8 +340,8 @@ def avif_with_byte(offset_of: Callable[[bytes], int], value: int) -> bytes:
 
 
 def test_avif_naming_a_missing_primary_item_is_422_not_500() -> None:
-    """Pillow's AVIF plugin raised RuntimeError from Image.open ("Missing or empty image
-    item"), which no layer translated: a 500 and a traceback for a corrupt upload."""
+    """Pillow's AVIF plugin raises RuntimeError from Image.open ("Missing or empty image
+    item"): untranslated, a corrupt upload would be a 500 and a traceback."""
     data = avif_with_byte(lambda d: d.index(b"pitm") + 9, 0)  # primary item id 1 -> 0
     with pytest.raises(PhizerError) as info:
         render_all(data, targets(), OUTPUT, LIMITS)

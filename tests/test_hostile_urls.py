@@ -485,8 +485,8 @@ def test_methods_other_than_get_and_head_are_405(attack: Site, method: str, targ
 
 
 def test_lowercase_get_is_405_not_a_render(attack: Site) -> None:
-    """Werkzeug upper-cases the method for routing, so "get" used to be answered as GET
-    (200 and a render); methods are case-sensitive."""
+    """Werkzeug upper-cases the method for routing, which would answer "get" as GET (200
+    and a render); methods are case-sensitive."""
     answer = request(attack.url, "/220x220/a.jpg", method="get")
     assert answer.status == 405
     assert not answer.body.startswith(b"\xff\xd8")

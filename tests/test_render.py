@@ -184,7 +184,8 @@ def test_first_fast_decodes_small_for_the_first_target_and_again_for_bigger_ones
     targets = [target("fill", 60, 60, format="PNG"), target("max", 1000, 1000, format="PNG")]
     fast = list(iter_renders(data, targets, OUT, LIMITS, first_fast=True))
     assert [(r.width, r.height) for r in fast] == [(60, 60), (1000, 667)]
-    # Measured: 0.92, from a 5/8 decode at the edge of its margin (see the test below).
+    # The 1000px render is from a 5/8 decode at the edge of its margin, the most a step
+    # loses (see the test below).
     assert mean_diff(decoded(fast[1]), reference(shown, (1000, 667))) < 1.0
     for slow, quick in zip(render_all(data, targets, OUT, LIMITS), fast, strict=True):
         assert mean_diff(decoded(slow), decoded(quick)) < 0.8
@@ -268,7 +269,7 @@ def test_big_jpeg_is_upright_and_faithful_after_shrink_on_load(orientation: int)
     got = decoded(r)
     assert got.size == (240, 160)
     shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
-    # Measured: 0.59 here; ignoring the partial pixel gives 0.9-1.2.
+    # A render shifted by the partial pixel would be above this.
     assert mean_diff(got, reference(shown, (240, 160))) < 0.8
     assert "exif" not in got.info or got.getexif().get(0x0112) is None
 
@@ -411,7 +412,7 @@ def test_crops_fills_and_cascades_land_on_the_displayed_picture(orientation: int
         target("max", 300, 300, format="PNG", crop=crop),
     ]
     # The DCT-scaled decode loses a little more than the others (which resample the full
-    # decode or the render before them): well under a level on average, every orientation.
+    # decode or the render before them), in every orientation.
     bounds = [1.2, 0.6, 0.6]
     renders = render_all(data, targets, OUT, LIMITS)
     for r, t, bound in zip(renders, targets, bounds, strict=True):
@@ -438,7 +439,8 @@ def test_a_turned_miss_split_across_threads_shows_the_upright_picture(orientatio
     [r] = iter_renders(data, first, OUT, LIMITS, first_fast=True, first_threads=2)
     got = decoded(r)
     assert got.size == (1600, 1067)
-    # Measured: 0.0 in bands, 0.11 in one pass (Pillow's passes in the other order).
+    # A band from the wrong rows would be far above this; one pass may differ a little from
+    # bands only by rounding (Pillow's two passes in the other order).
     assert mean_diff(got, reference(shown, (1600, 1067))) < 0.5
 
 
@@ -755,8 +757,9 @@ def test_mpo_renders_its_first_picture_as_jpeg() -> None:
     assert r.content_type == "image/jpeg"
     assert decoded(r).format == "JPEG"
     first = Image.open(io.BytesIO(data))  # frame 0, as the MPO stores it
-    # Decoded at 5/8 (simplejpeg, which stops at the first picture's end). Measured 4.8 on
-    # this picture's 1-pixel lines, as much as 1/2 loses at the edge of its margin.
+    # Decoded at 5/8 (simplejpeg, which stops at the first picture's end). On this picture's
+    # 1-pixel lines that loses as much as 1/2 does at the edge of its margin, hence the bound;
+    # the MPO's second picture (all blue) is far off.
     assert mean_diff(decoded(png), reference(first, (160, 120))) < 6
     assert mean_diff(decoded(png), reference(right, (160, 120))) > 50
 

@@ -162,8 +162,8 @@ def test_several_sizes_at_once_fetch_the_original_once(
 def test_sizes_asked_for_during_render_ahead_are_not_rendered_again(
     tmp_path: Path, origins: Origins, workers: int
 ) -> None:
-    """Regression: a request for a size that the first miss's render-ahead was still making
-    started a job of its own, rendering the original (all sizes) a second time."""
+    """A request for a size that the first miss's render-ahead is still making starts no job
+    of its own, which would render the original (all sizes) a second time."""
     slave = origins(files={"page.jpg": image_bytes(3000, 2000)}, delay=0.3)
     sections = dir_config(tmp_path, slaves=[{"url": slave.url}])
     paths = ["/120x120/page.jpg", "/220x220/page.jpg", "/400x400/page.jpg"] * 3

@@ -20,7 +20,7 @@ def make_source(s3: Any, bucket: str, prefix: str = "", max_bytes: int = 1000) -
 
 @pytest.fixture(scope="module")
 def bucket(seaweedfs: Any) -> str:
-    """One bucket for the module's read-only tests (a new bucket costs SeaweedFS a second)."""
+    """One bucket for the module's read-only tests (a new bucket is slow to make on SeaweedFS)."""
     name: str = seaweedfs.new_bucket()
     client = seaweedfs.client()
     for key, body in {

@@ -98,8 +98,7 @@ def interrupted_run(
     """A two-worker warm, interrupted once `after` renders are on disk, and how it ended.
 
     A run that had written every render before the signal landed was not interrupted: the
-    machine was too busy for the test to catch it mid-run (in CI the kill once came before
-    warm had exited, all 600 renders written). Its renders are removed and it is
+    machine was too busy for the test to catch it mid-run. Its renders are removed and it is
     run again, a few times at most. A warm that ignored the signal writes every render each
     time, so the test still fails on it."""
     for _ in range(3):

@@ -27,8 +27,8 @@ def build_master(config: Config) -> Source:
             raise ConfigError(f'{config.source}: [master].path is required for type = "dir"')
         return DirSource(master.path, limits.max_original_bytes)
     if master.type == "s3":
-        # Imported here: boto3 costs a quarter of a second of CPU per process that imports
-        # it, and a dir master never needs it (see stores/build.py).
+        # Imported here: boto3 is slow to import, in every process that imports it, and a
+        # dir master never needs it (see stores/build.py).
         from phizer.s3client import Endpoint
         from phizer.sources.s3 import S3Source
 
@@ -39,7 +39,7 @@ def build_master(config: Config) -> Source:
 
 def build_slaves(config: Config) -> list[HttpSlave]:
     if not config.slaves:
-        return []  # requests (a tenth of a second of imports per process) is not needed
+        return []  # requests (slow to import, in every process) is not needed
     from phizer.sources.http import HttpSlave
 
     limits = config.limits

@@ -15,8 +15,8 @@ def build_store(config: Config) -> RenderStore:
             raise ConfigError(f'{config.source}: [store].path is required for type = "dir"')
         return DirStore(store.path)
     if store.type == "s3":
-        # Imported here: boto3 takes a quarter of a second of CPU to import, paid by every
-        # process (each render worker, each CLI run) that never talks to S3 otherwise.
+        # Imported here: boto3 is slow to import, and every process (each render worker,
+        # each CLI run) would pay for it without ever talking to S3 otherwise.
         from phizer.s3client import Endpoint
         from phizer.stores.s3 import S3Store
 
