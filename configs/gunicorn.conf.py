@@ -1,6 +1,6 @@
 """gunicorn settings for phizer, with PHIZER_CONFIG naming phizer's config file:
 
-    gunicorn -c configs/gunicorn.conf.py 'phizer.server:create_wsgi()'
+    gunicorn -c configs/gunicorn.conf.py 'phizer.serve:create_wsgi()'
 
 
 Each gunicorn process renders in its request threads (create_wsgi() sets [server].workers to

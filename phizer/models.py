@@ -9,23 +9,6 @@ from typing import Literal
 
 Mode = Literal["max", "fill", "portrait", "landscape"]
 
-# Output formats phizer writes, by the extension used in URLs and store keys.
-FORMAT_BY_EXTENSION: dict[str, str] = {
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "gif": "GIF",
-    "webp": "WEBP",
-    "avif": "AVIF",
-}
-CONTENT_TYPE_BY_FORMAT: dict[str, str] = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-    "AVIF": "image/avif",
-}
-
 
 @dataclass(frozen=True)
 class SizeSpec:

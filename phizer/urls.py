@@ -45,6 +45,8 @@ Format variants: a last extension in VARIANT_FORMATS, lowercase, after an image 
 asks for that original in that format: "a.jpg.webp" is a.jpg as WebP; "a.b.jpg" is a plain
 original. A variant in the original's own format ("a.webp.webp", "a.jpeg.jpg") is accepted:
 a page can append ".webp" to every image URL without knowing each original's format.
+Over the usual size because the grammar is one piece: its rules are written once, here,
+and every face (serve, warm's keys, `phizer sign`) parses or formats through them.
 """
 
 from __future__ import annotations
@@ -56,11 +58,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from phizer.config import VARIANT_FORMATS
 from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound
-from phizer.models import CONTENT_TYPE_BY_FORMAT, FORMAT_BY_EXTENSION, CropBox
+from phizer.formats import (
+    CONTENT_TYPE_BY_FORMAT,
+    FORMAT_BY_EXTENSION,
+    INPUT_EXTENSIONS,
+    VARIANT_FORMATS,
+)
+from phizer.models import CropBox
 
-IMAGE_EXTENSIONS: tuple[str, ...] = tuple(FORMAT_BY_EXTENSION)
 SIGN_MODES = ("none", "crop", "all")
 MAX_URL_BYTES = 1024
 MAX_PATH_BYTES = 960
@@ -97,7 +103,7 @@ class RenderURL:
             _check_crop(self.crop)
         if self.variant is not None and self.variant not in VARIANT_FORMATS:
             raise BadRequest(f"format variant {self.variant!r} is not one of {VARIANT_FORMATS}")
-        _check_path(self.path, IMAGE_EXTENSIONS)
+        _check_path(self.path, INPUT_EXTENSIONS)
 
     @property
     def key(self) -> str:
@@ -196,7 +202,7 @@ def sign_url(url_path: str, key: str) -> str:
     (a signed URL that serve must refuse anyway is a mistake worth reporting early)."""
     if not key:
         raise ConfigError("[security].key is empty; nothing to sign with")
-    parse_url(url_path, extensions=IMAGE_EXTENSIONS, sign="none")
+    parse_url(url_path, extensions=INPUT_EXTENSIONS, sign="none")
     rest = url_path[1:]
     return f"/{signature(rest, key)}/{rest}"
 
@@ -245,7 +251,7 @@ def _variant_split(path: str) -> tuple[str, str] | None:
         return None
     name = stem.rpartition("/")[2]
     _, dot, inner = name.rpartition(".")
-    if not dot or inner.lower() not in IMAGE_EXTENSIONS:
+    if not dot or inner.lower() not in INPUT_EXTENSIONS:
         return None
     return stem, ext
 

@@ -26,9 +26,9 @@ from PIL import Image, ImageChops, ImageStat
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from phizer.config import LimitsConfig, OutputConfig  # noqa: E402
-from phizer.geometry import plan  # noqa: E402
+from phizer.engine.geometry import plan  # noqa: E402
+from phizer.engine.render import render_all  # noqa: E402
 from phizer.models import RenderTarget, SizeSpec  # noqa: E402
-from phizer.render import render_all  # noqa: E402
 
 SIZES = (
     SizeSpec("large", 1600, 1600, "max", quality=85),

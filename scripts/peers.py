@@ -83,12 +83,16 @@ def _vips() -> Any:
 PHIZER_PROGRESSIVE_MIN_PIXELS = 32_400
 
 
-def _vips_jpeg(im: Any, quality: int, as_phizer: bool = False) -> bytes:
+def _vips_jpeg(im: Any, quality: int, like: str | None = None) -> bytes:
+    """libvips' JPEG: its defaults (baseline, standard Huffman tables), or `like` phizer's
+    output: "progressive" (phizer's default: progressive from 180x180 px) or "baseline"
+    (`progressive = false`), both with Huffman tables fitted to the image as phizer's are."""
     # keep=NONE strips EXIF/ICC/XMP as Pillow's save does, so sizes and times compare.
     options: dict[str, Any] = {"Q": quality, "keep": _vips().enums.ForeignKeep.NONE}
-    if as_phizer:
+    if like is not None:
         options["optimize_coding"] = True
-        options["interlace"] = im.width * im.height >= PHIZER_PROGRESSIVE_MIN_PIXELS
+        progressive = like == "progressive"
+        options["interlace"] = progressive and im.width * im.height >= PHIZER_PROGRESSIVE_MIN_PIXELS
     return bytes(im.jpegsave_buffer(**options))
 
 
@@ -106,16 +110,22 @@ def vips_thumbnail_per_size(path: Path, sizes: Sequence[Size], quality: int) -> 
 def vips_decode_once_cascade(path: Path, sizes: Sequence[Size], quality: int) -> list[bytes]:
     """One decode, shrunk on load to what the largest size needs; every size is resized from
     the previous (larger, uncropped) result, so each resize starts from the fewest pixels."""
-    return _vips_cascade(path, sizes, quality, as_phizer=False)
+    return _vips_cascade(path, sizes, quality, None)
 
 
 def vips_cascade_as_phizer(path: Path, sizes: Sequence[Size], quality: int) -> list[bytes]:
-    """The cascade writing the same kind of JPEG as phizer (DESIGN asks for progressive
-    ones), so the encoder's share of the work is the same on both sides."""
-    return _vips_cascade(path, sizes, quality, as_phizer=True)
+    """The cascade writing the same JPEGs as phizer's defaults (progressive, fitted Huffman
+    tables), so the encoder's share of the work is the same on both sides."""
+    return _vips_cascade(path, sizes, quality, "progressive")
 
 
-def _vips_cascade(path: Path, sizes: Sequence[Size], quality: int, as_phizer: bool) -> list[bytes]:
+def vips_cascade_as_phizer_baseline(path: Path, sizes: Sequence[Size], quality: int) -> list[bytes]:
+    """The cascade writing the same JPEGs as phizer with `progressive = false` (baseline,
+    fitted Huffman tables): like output for the baseline comparison."""
+    return _vips_cascade(path, sizes, quality, "baseline")
+
+
+def _vips_cascade(path: Path, sizes: Sequence[Size], quality: int, like: str | None) -> list[bytes]:
     vips = _vips()
     header = vips.Image.new_from_file(str(path))  # header only: pixels load lazily
     wanted = [scaled(header.width, header.height, s) for s in sizes]
@@ -133,7 +143,7 @@ def _vips_cascade(path: Path, sizes: Sequence[Size], quality: int, as_phizer: bo
         if sizes[i][2] == "fill":
             left, top, right, bottom = _centre_box(im.width, im.height, sizes[i])
             im = im.crop(left, top, right - left, bottom - top)
-        renders[i] = _vips_jpeg(im, quality, as_phizer)
+        renders[i] = _vips_jpeg(im, quality, like)
     return [r for r in renders if r is not None]
 
 
@@ -142,6 +152,7 @@ PEERS: dict[str, Peer] = {
     "vips_thumbnail_per_size": vips_thumbnail_per_size,
     "vips_decode_once_cascade": vips_decode_once_cascade,
     "vips_cascade_as_phizer": vips_cascade_as_phizer,
+    "vips_cascade_as_phizer_baseline": vips_cascade_as_phizer_baseline,
 }
 
 

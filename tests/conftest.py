@@ -1,5 +1,5 @@
 """Fixtures shared by every test module. Real servers (SeaweedFS, loopback HTTP origins,
-nginx) are started by the fixtures in tests/servers.py and stopped when the session ends."""
+nginx) are started by the fixtures in tests/support/servers.py and stopped when the session ends."""
 
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ def edgecases() -> Path:
     return EDGECASES
 
 
-# --- S3 (SeaweedFS) and loopback origins: see tests/servers.py -----------------------------
+# --- S3 (SeaweedFS) and loopback origins: see tests/support/servers.py -----------------
 
 
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One `weed mini` per xdist worker, stopped (SIGTERM, wait) when the session ends."""
-    from servers import start_seaweedfs
+    from support.servers import start_seaweedfs
 
     server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     try:
@@ -51,9 +51,9 @@ def s3_credentials(seaweedfs, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 
 @pytest.fixture
 def origins():  # type: ignore[no-untyped-def]
-    """A factory of started loopback HTTP origins (tests/servers.py `Origin`), all stopped
+    """A factory of started loopback HTTP origins (tests/support/servers.py `Origin`), all stopped
     after the test: `origins(files={"a.jpg": b"..."}, delay=2)`."""
-    from servers import Origin
+    from support.servers import Origin
 
     started: list[Origin] = []
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from phizer import __version__
-from phizer.cli import main
-from phizer.resample import RESAMPLER
+from phizer.cli.main import main
+from phizer.engine.resample import RESAMPLER
 
 
 @pytest.fixture

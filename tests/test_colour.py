@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from phizer.colour import acts_as_srgb, srgb_profile_bytes, to_working_mode
+from phizer.engine.colour import acts_as_srgb, srgb_profile_bytes, to_working_mode
 
 
 def test_lcms_own_srgb_profile_acts_as_srgb() -> None:

@@ -2,8 +2,8 @@
 being writable, the originals cache directory disappears. phizer reports what it could not
 do, answers what it can, and recovers without a restart.
 
-The S3 tests start their own SeaweedFS (tests/servers.py), stop it mid-run and start it again
-on the same ports and data directory, so the session's shared one is never disturbed.
+The S3 tests start their own SeaweedFS (tests/support/servers.py), stop it mid-run and start
+it again on the same ports and data directory, so the session's shared one is never disturbed.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from phizer_serve import PHIZER, decoded, dir_config, image_bytes, serve, wait_until, write_config
-from servers import SeaweedFS, restart_seaweedfs, start_seaweedfs, stop_process
+from support.config import write_config
+from support.serve import PHIZER, decoded, dir_config, image_bytes, serve
+from support.servers import SeaweedFS, restart_seaweedfs, start_seaweedfs, stop_process
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 FETCH_TIMEOUT = 2.0
-SIZES = ("120x120", "220x220", "400x400")  # phizer_serve.SIZES
+SIZES = ("120x120", "220x220", "400x400")  # support.serve.SIZES
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def test_warm_reports_what_it_could_not_fetch_once_s3_is_gone_and_a_rerun_finish
         assert warm.stdin is not None
         warm.stdin.write("".join(f"{n}\n" for n in before))
         warm.stdin.flush()
-        assert wait_until(lambda: all(len(renders_of(store, n)) == 3 for n in before), 60)
+        wait_until(lambda: all(len(renders_of(store, n)) == 3 for n in before), 60)
         stop_process(own_s3.process)  # the S3 server goes away mid-run
         out, err = warm.communicate("".join(f"{n}\n" for n in after), timeout=120)
     finally:
@@ -123,7 +125,7 @@ def test_serve_answers_502_while_s3_is_down_and_recovers_when_it_is_back(
     config = write_config(tmp_path, dir_config(tmp_path, master=master, limits=limits))
     with serve(config, workers=1, env=s3_env(own_s3)) as server:
         assert server.get("/220x220/a.jpg").status_code == 200
-        assert wait_until(lambda: len(renders_of(tmp_path / "renders", "a.jpg")) == 3)
+        wait_until(lambda: len(renders_of(tmp_path / "renders", "a.jpg")) == 3)
         stop_process(own_s3.process)
 
         started = time.monotonic()
@@ -141,7 +143,7 @@ def test_serve_answers_502_while_s3_is_down_and_recovers_when_it_is_back(
         assert server.metric("phizer_origin_errors_total") >= 1
 
         restart_seaweedfs(own_s3)
-        assert wait_until(lambda: server.get("/220x220/b.jpg").status_code == 200, 30)
+        wait_until(lambda: server.get("/220x220/b.jpg").status_code == 200, 30)
         assert decoded(server.get("/220x220/b.jpg").content).size == (220, 220)
         assert (tmp_path / "renders" / "220x220" / "b.jpg").exists()
 
@@ -155,7 +157,7 @@ def test_render_store_not_writable_still_answers_with_the_render(tmp_path: Path)
     store = tmp_path / "renders"
     with serve(config, workers=1) as server:
         assert server.get("/220x220/a.jpg").status_code == 200
-        assert wait_until(lambda: len(renders_of(store, "a.jpg")) == 3)
+        wait_until(lambda: len(renders_of(store, "a.jpg")) == 3)
         shutil.rmtree(store)
         store.write_bytes(b"a file where the render store was\n")
 
@@ -168,7 +170,7 @@ def test_render_store_not_writable_still_answers_with_the_render(tmp_path: Path)
         assert store.read_bytes() == b"a file where the render store was\n"
         assert server.get("/healthz").status_code == 200
         # Logged once, by the worker that rendered it, with a level and the worker's pid.
-        assert wait_until(
+        wait_until(
             lambda: any(
                 all(part in line for part in ("b.jpg", "render store", " ERROR ", "[worker "))
                 for line in server.lines
@@ -177,7 +179,7 @@ def test_render_store_not_writable_still_answers_with_the_render(tmp_path: Path)
 
         store.unlink()  # writable again: the next miss is stored
         assert server.get("/120x120/b.jpg").status_code == 200
-        assert wait_until(lambda: (store / "120x120" / "b.jpg").exists())
+        wait_until(lambda: (store / "120x120" / "b.jpg").exists())
     assert not [line for line in server.lines if "Traceback" in line]
 
 
@@ -189,14 +191,14 @@ def test_originals_cache_directory_removed_while_running(tmp_path: Path, origins
     cache = tmp_path / "cache"
     with serve(config, workers=1) as server:
         assert server.get("/220x220/a.jpg").status_code == 200
-        assert wait_until(lambda: any(cache.rglob("*.orig")))
+        wait_until(lambda: any(cache.rglob("*.orig")))
 
         shutil.rmtree(cache)
         response = server.get("/220x220/b.jpg")
         assert response.status_code == 200
         assert decoded(response.content).size == (220, 220)
         assert server.get("/220x220/0x0/100x100/a.jpg").status_code == 200
-        assert wait_until(lambda: any(cache.rglob("*.orig")))  # the cache is back in use
+        wait_until(lambda: any(cache.rglob("*.orig")))  # the cache is back in use
 
         shutil.rmtree(cache)
         cache.write_bytes(b"not a directory\n")  # and now it cannot come back

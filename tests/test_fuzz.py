@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from phizer.config import LimitsConfig, OutputConfig
+from phizer.engine.render import render_all
 from phizer.errors import PhizerError
 from phizer.models import CropBox, RenderTarget, SizeSpec
-from phizer.render import render_all
 
 # Pillow warns about what mutated headers claim (sizes, EXIF tags past the end); expected here.
 pytestmark = [

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from phizer.engine.geometry import check_crop, plan
 from phizer.errors import BadRequest
-from phizer.geometry import check_crop, plan
 from phizer.models import CropBox, Mode, SizeSpec
 
 W, H = 200, 100  # a non-square box, so a swapped axis shows up

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 from conftest import EDGECASES
-from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, write_config
 from PIL import Image
-from servers import Origin
+from support.config import write_config
+from support.serve import Serve, decoded, dir_config, image_bytes, serve
+from support.servers import Origin
 from test_render_edgecases import ROWS, allowed_statuses
 
 pytestmark = pytest.mark.slow

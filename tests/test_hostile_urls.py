@@ -27,20 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from phizer_serve import (
-    Serve,
-    decoded,
-    dir_config,
-    image_bytes,
-    live,
-    serve,
-    wait_until,
-    write_config,
-)
-from servers import Origin
+from support.config import write_config
+from support.serve import Serve, decoded, dir_config, image_bytes, live, serve
+from support.servers import Origin
+from support.waiting import wait_until
 
 from phizer.config import load_config
-from phizer.server import create_app
+from phizer.serve.app import create_app
 from phizer.urls import sign_url, signature
 
 pytestmark = pytest.mark.slow
@@ -537,7 +530,7 @@ def test_clients_that_stop_sending_are_disconnected(tmp_path: Path) -> None:
             assert sock.recv(1024) == b""  # the server closed it (a hang raises TimeoutError)
             sock.close()
         assert time.monotonic() - started < 10
-        assert wait_until(lambda: open_fds() <= before)
+        wait_until(lambda: open_fds() <= before)
         assert site.get("/220x220/a.jpg").status_code == 200
 
 
@@ -581,7 +574,7 @@ def test_connections_past_the_cap_wait_for_a_free_one(tmp_path: Path) -> None:
         held = [socket.create_connection((host, int(port)), timeout=15) for _ in range(5)]
         for sock in held:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        assert wait_until(lambda: connection_threads(earlier) == 3)
+        wait_until(lambda: connection_threads(earlier) == 3)
         stopping = time.monotonic()
     # live() shut the server down with every slot taken and two connections waiting.
     assert time.monotonic() - stopping < 5

@@ -10,7 +10,7 @@ import pytest
 
 PROBE = """
 import resource, sys
-from phizer.malloc import keep_freed_memory
+from phizer.pool.malloc import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory()
 size = 20 << 20  # a 2-megapixel RGBA render's worth

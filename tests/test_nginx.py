@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from phizer_serve import Serve, decoded, dir_config, image_bytes, serve, stop, write_config
 from prometheus_client.parser import text_string_to_metric_families
+from support.config import write_config
+from support.serve import Serve, decoded, dir_config, image_bytes, serve, stop
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import pytest
 from phizer.errors import OriginalNotFound
 from phizer.models import Original, OriginalInfo
 from phizer.s3client import Endpoint
+from phizer.sources.cache import Cached, DiskCache, MemoryLRU
 from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
 from phizer.sources.http import HttpSlave
 from phizer.sources.s3 import S3Source
-from phizer.stores.originals import Cached, DiskCache, MemoryLRU
 
 
 def entry(path: str, data: bytes, etag: str = '"e"') -> Cached:

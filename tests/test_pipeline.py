@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from PIL import Image
-from warm_support import dir_pipeline_config
+from support.warm import dir_pipeline_config
 
 from phizer.errors import StoreError
 from phizer.models import SizeSpec, StoredInfo
-from phizer.pipeline import Pipeline
+from phizer.pool.pipeline import Pipeline
+from phizer.pool.targets import make_targets
 from phizer.sources.build import build_source
 from phizer.stores.dir import DirStore
-from phizer.targets import make_targets
 
 SIZES = tuple(SizeSpec(f"s{w}", w, w, "max") for w in (400, 300, 200, 100))
 LATENCY = 0.25  # seconds a write takes: a far-away S3
@@ -85,7 +85,7 @@ def test_serve_stores_each_render_before_making_the_next(tmp_path: Path) -> None
     store = SlowStore(tmp_path / "renders")
     pipe = pipeline(tmp_path, store)
     targets = make_targets(pipe.config, "a.jpg")
-    results = pipe.render_and_store("a.jpg", targets, render_ahead=True)
+    results = pipe.render_and_store("a.jpg", targets, awaited=True)
     first = next(results)
     assert first.stored
     assert (tmp_path / "renders" / first.rendered.key).exists()

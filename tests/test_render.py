@@ -14,17 +14,17 @@ from typing import Any, cast
 import pytest
 import simplejpeg
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
-from png_bytes import chunk
+from support.png import chunk
 
-from phizer import jpeg_eighths
-from phizer import render as render_module
-from phizer import resample as resample_module
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.decode import decode_scaled, eighths_for
+from phizer.engine import jpeg_eighths
+from phizer.engine import render as render_module
+from phizer.engine import resample as resample_module
+from phizer.engine.decode import decode_scaled, eighths_for
+from phizer.engine.geometry import plan
+from phizer.engine.render import iter_renders, probe, render_all
 from phizer.errors import BadRequest, TooLarge, Undecodable, UnsupportedFormat
-from phizer.geometry import plan
 from phizer.models import CropBox, Mode, Rendered, RenderTarget, SizeSpec
-from phizer.render import iter_renders, probe, render_all
 
 OUT = OutputConfig()
 LIMITS = LimitsConfig()
@@ -173,7 +173,7 @@ def jpeg_with_orientation(upright: Image.Image, orientation: int) -> bytes:
 
 
 @pytest.mark.parametrize("orientation", [1, 6])
-def test_first_fast_decodes_small_for_the_first_target_and_again_for_bigger_ones(
+def test_an_awaited_render_decodes_small_for_the_first_target_and_again_for_bigger_ones(
     orientation: int,
 ) -> None:
     """serve's render-ahead: the thumbnail a client waits for comes from a 1/8 decode, the
@@ -182,7 +182,7 @@ def test_first_fast_decodes_small_for_the_first_target_and_again_for_bigger_ones
     data = jpeg_with_orientation(original, orientation)
     shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     targets = [target("fill", 60, 60, format="PNG"), target("max", 1000, 1000, format="PNG")]
-    fast = list(iter_renders(data, targets, OUT, LIMITS, first_fast=True))
+    fast = list(iter_renders(data, targets, OUT, LIMITS, awaited=True))
     assert [(r.width, r.height) for r in fast] == [(60, 60), (1000, 667)]
     # The 1000px render is from a 5/8 decode at the edge of its margin, the most a step
     # loses (see the test below).
@@ -195,8 +195,8 @@ def test_first_threads_change_no_pixel() -> None:
     """A miss's awaited render may use idle cores: the renders are the same pictures."""
     data = encoded(photo(2006, 1338), quality=95)
     targets = [target("max", 1000, 1000, format="PNG"), target("max", 900, 900, format="PNG")]
-    plain = list(iter_renders(data, targets, OUT, LIMITS, first_fast=True))
-    split = list(iter_renders(data, targets, OUT, LIMITS, first_fast=True, first_threads=2))
+    plain = list(iter_renders(data, targets, OUT, LIMITS, awaited=True))
+    split = list(iter_renders(data, targets, OUT, LIMITS, awaited=True, first_threads=2))
     for one, two in zip(plain, split, strict=True):
         assert (one.width, one.height) == (two.width, two.height)
         assert ImageChops.difference(decoded(one), decoded(two)).getbbox() is None
@@ -220,7 +220,7 @@ def test_wanted_is_asked_only_after_the_first_render_and_skips_what_it_turns_dow
         asked.append(t.key)
         return t.key != "200x200/a"
 
-    renders = iter_renders(data, targets, OUT, LIMITS, first_fast=True, wanted=wanted)
+    renders = iter_renders(data, targets, OUT, LIMITS, awaited=True, wanted=wanted)
     first = next(renders)
     assert (first.width, first.height) == (60, 60)
     assert asked == []
@@ -247,7 +247,7 @@ def test_an_animations_first_render_waits_for_no_other_size(
 
     monkeypatch.setattr(render_module, "resample", spy)
     renders = iter_renders(
-        data, targets, OUT, LIMITS, first_fast=True, wanted=lambda t: t.key != "200x200/a"
+        data, targets, OUT, LIMITS, awaited=True, wanted=lambda t: t.key != "200x200/a"
     )
     first = next(renders)
     assert (first.width, first.height) == (120, 80)
@@ -380,18 +380,18 @@ def test_render_ahead_decodes_again_only_for_pixels_the_first_decode_lacked(
     monkeypatch.setattr(render_module, "decode_scaled", spy)
     cmyk = encoded(photo(2006, 1338).convert("CMYK"), quality=95)
     first, later = target("max", 700, 700), target("max", 900, 900)  # 5/8, then 6/8
-    renders = list(iter_renders(cmyk, [first, later], OUT, LIMITS, first_fast=True))
+    renders = list(iter_renders(cmyk, [first, later], OUT, LIMITS, awaited=True))
     assert [(r.width, r.height) for r in renders] == [(700, 467), (900, 600)]
     assert len(calls) == 1
     calls.clear()
     rgb = encoded(photo(2006, 1338), quality=95)  # decoded at 5/8, so 6/8 needs another
-    list(iter_renders(rgb, [first, later], OUT, LIMITS, first_fast=True))
+    list(iter_renders(rgb, [first, later], OUT, LIMITS, awaited=True))
     assert len(calls) == 2
     calls.clear()
     # A progressive JPEG is decoded once, for every target: a small decode of it would save
     # the client little, and the second would cost nearly a whole decode.
     progressive = encoded(photo(2006, 1338), quality=95, progressive=True)
-    renders = list(iter_renders(progressive, [first, later], OUT, LIMITS, first_fast=True))
+    renders = list(iter_renders(progressive, [first, later], OUT, LIMITS, awaited=True))
     assert [(r.width, r.height) for r in renders] == [(700, 467), (900, 600)]
     assert calls == [900 / 2006]
 
@@ -436,7 +436,7 @@ def test_a_turned_miss_split_across_threads_shows_the_upright_picture(orientatio
     data = jpeg_with_orientation(photo(2006, 1338), orientation)
     shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     first = [target("max", 1600, 1600, format="PNG")]  # a full decode
-    [r] = iter_renders(data, first, OUT, LIMITS, first_fast=True, first_threads=2)
+    [r] = iter_renders(data, first, OUT, LIMITS, awaited=True, first_threads=2)
     got = decoded(r)
     assert got.size == (1600, 1067)
     # A band from the wrong rows would be far above this; one pass may differ a little from
@@ -805,7 +805,7 @@ def test_preloading_simplejpeg_starts_no_blas_threads() -> None:
     otherwise; a render worker preloads it at start-up and must stay one thread."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     script = (
-        "from phizer import jpeg_eighths\n"
+        "from phizer.engine import jpeg_eighths\n"
         "jpeg_eighths.preload()\n"
         "import pathlib\n"
         "for line in pathlib.Path('/proc/self/status').read_text().splitlines():\n"

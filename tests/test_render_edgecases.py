@@ -17,10 +17,10 @@ from conftest import EDGECASES
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from phizer.config import LimitsConfig, OutputConfig
+from phizer.engine.geometry import plan
+from phizer.engine.render import iter_renders, render_all
 from phizer.errors import PhizerError
-from phizer.geometry import plan
 from phizer.models import Rendered, RenderTarget, SizeSpec
-from phizer.render import iter_renders, render_all
 
 OUT = OutputConfig()
 LIMITS = LimitsConfig()
@@ -147,7 +147,7 @@ def test_a_miss_converts_its_decode_on_the_threads_it_is_given(
     full = [RenderTarget(SizeSpec("full", 1000, 1000, "max"), "k")]  # decoded in full
     render_all(data, full, OUT, LIMITS)  # the profile's sRGB check, cached from here
     before = len(lcms_calls)
-    [r] = iter_renders(data, full, OUT, LIMITS, first_fast=True, first_threads=2)
+    [r] = iter_renders(data, full, OUT, LIMITS, awaited=True, first_threads=2)
     assert [height for _, height in lcms_calls[before:]] == [400, 400]
     assert decoded(r).size == (1000, 800)
 

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.jobs import MAX_RESAMPLE_THREADS, resample_threads
+from phizer.engine.render import render_all
+from phizer.engine.resample import RESAMPLER, resample
 from phizer.models import RenderTarget, SizeSpec
-from phizer.render import render_all
-from phizer.resample import RESAMPLER, resample
+from phizer.pool.jobs import MAX_RESAMPLE_THREADS, resample_threads
 
 LIMITS = LimitsConfig()
 REPO = Path(__file__).resolve().parent.parent
@@ -135,8 +135,8 @@ import io, sys
 sys.modules["cykooz_resizer"] = None  # `import cykooz_resizer` now raises ImportError
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.models import RenderTarget, SizeSpec
-from phizer.render import render_all
-from phizer.resample import RESAMPLER
+from phizer.engine.render import render_all
+from phizer.engine.resample import RESAMPLER
 print(RESAMPLER)
 data = sys.stdin.buffer.read()
 sizes = [SizeSpec("m", 800, 800, "max"), SizeSpec("f", 220, 220, "fill")]

@@ -1,5 +1,5 @@
 """The same app under gunicorn (two processes, rendering in their threads), as documented:
-`gunicorn -c configs/gunicorn.conf.py 'phizer.server:create_wsgi()'` with PHIZER_CONFIG."""
+`gunicorn -c configs/gunicorn.conf.py 'phizer.serve:create_wsgi()'` with PHIZER_CONFIG."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from phizer_serve import decoded, dir_config, image_bytes, metric_value, stop, write_config
+from support.config import write_config
+from support.serve import decoded, dir_config, image_bytes, metric_value, stop
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ def test_under_gunicorn_with_multiprocess_metrics(tmp_path: Path) -> None:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     process = subprocess.Popen(
-        [str(GUNICORN), "-c", str(CONF), "phizer.server:create_wsgi()"],
+        [str(GUNICORN), "-c", str(CONF), "phizer.serve:create_wsgi()"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from phizer_serve import Live, decoded, dir_config, image_bytes, live, wait_until, write_config
 from PIL import Image
+from support.config import write_config
+from support.serve import Live, decoded, dir_config, image_bytes, live
+from support.waiting import wait_until
 
 from phizer.config import Config, load_config
 from phizer.errors import Overloaded
-from phizer.jobs import JobResult, RenderJob, resample_threads, usable_cores
-from phizer.server import create_app
+from phizer.pool.jobs import JobResult, RenderJob, resample_threads, usable_cores
+from phizer.pool.workers import make_pool
+from phizer.serve.app import create_app
 from phizer.urls import parse_url, sign_url
-from phizer.workers import make_pool
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +104,7 @@ def test_a_miss_that_lost_a_race_is_answered_from_the_store_not_rendered_again(
         assert size is not None
         ticket = app.misses.ticket(url.path)  # A, then its look in the store: a miss
         assert app.misses.fill(url, size, app.misses.ticket(url.path)) is not None  # B
-        assert wait_until(lambda: app.misses.ticket(url.path) != ticket)  # B's job is over
+        wait_until(lambda: app.misses.ticket(url.path) != ticket)  # B's job is over
         render = tmp_path / "renders" / url.key
         written = render.stat()
         assert app.misses.fill(url, size, ticket) is None  # A: serve it from the store
@@ -126,8 +128,8 @@ def test_max_mode_keeps_aspect_ratio(site: Live) -> None:
 def test_miss_renders_ahead_other_sizes_but_not_for_crops(site: Live, tmp_path: Path) -> None:
     renders = tmp_path / "renders"
     assert site.get("/220x220/a.jpg").status_code == 200
-    assert wait_until(lambda: (renders / "400x400" / "a.jpg").exists())
-    assert wait_until(lambda: (renders / "120x120" / "a.jpg").exists())
+    wait_until(lambda: (renders / "400x400" / "a.jpg").exists())
+    wait_until(lambda: (renders / "120x120" / "a.jpg").exists())
     assert site.get("/120x120/a.jpg").status_code == 200
     assert site.metric("phizer_render_cache_total", result="hit") == 1
 
@@ -147,8 +149,8 @@ def test_render_ahead_leaves_stored_renders_alone(site: Live, tmp_path: Path) ->
     etag = site.get("/400x400/a.jpg").headers["ETag"]
 
     assert site.get("/220x220/a.jpg").status_code == 200
-    assert wait_until(lambda: (renders / "120x120" / "a.jpg").exists())
-    assert wait_until(lambda: site.metric("phizer_queue_depth") == 0)  # the job is over
+    wait_until(lambda: (renders / "120x120" / "a.jpg").exists())
+    wait_until(lambda: site.metric("phizer_queue_depth") == 0)  # the job is over
     after = warmed.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert site.get("/400x400/a.jpg").headers["ETag"] == etag

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import requests
-from phizer_serve import decoded, dir_config, image_bytes, serve, wait_until, write_config
+from support.config import write_config
+from support.serve import decoded, dir_config, image_bytes, serve
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +41,13 @@ def test_dir_master_miss_then_hit_then_clean_shutdown(tmp_path: Path) -> None:
         assert decoded(miss.content).size == (220, 220)
         assert hit.content == miss.content
         assert hit.headers["ETag"] == miss.headers["ETag"]
-        assert wait_until(lambda: (tmp_path / "renders" / "400x400" / "a.jpg").exists())
+        wait_until(lambda: (tmp_path / "renders" / "400x400" / "a.jpg").exists())
         assert decoded(server.get("/400x400/a.jpg").content).size == (400, 300)
         workers = server.worker_pids()
         assert len(workers) == 1
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=15) == 0
-        assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
     log = [line for line in server.lines if " phizer GET " in line]
     assert [line.split()[-1] for line in log] == ["miss", "hit", "hit"]  # 400x400 rendered ahead
 
@@ -194,7 +196,7 @@ def test_killed_worker_fails_its_request_and_is_replaced(tmp_path: Path, origins
         answer: list[requests.Response] = []
         waiting = threading.Thread(target=lambda: answer.append(server.get("/220x220/slow.jpg")))
         waiting.start()
-        assert wait_until(lambda: fetches(slave, "slow.jpg") == 1)  # the worker is busy on it
+        wait_until(lambda: fetches(slave, "slow.jpg") == 1)  # the worker is busy on it
         os.kill(victim, signal.SIGKILL)
         waiting.join(30)
         assert answer[0].status_code >= 500
@@ -220,7 +222,7 @@ def test_full_queue_answers_503_and_hits_still_served(tmp_path: Path, origins: O
     with serve(write_config(tmp_path, sections), workers=1) as server:
         stuck = threading.Thread(target=lambda: server.get("/220x220/stuck.jpg"))
         stuck.start()
-        assert wait_until(lambda: fetches(slave, "stuck.jpg") == 1)
+        wait_until(lambda: fetches(slave, "stuck.jpg") == 1)
         refused = server.get("/220x220/b.jpg")
         assert refused.status_code == 503
         assert int(refused.headers["Retry-After"]) > 0

@@ -6,16 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.config import write_config
 
 from phizer.config import load_config
 from phizer.sources.build import build_source
 from phizer.stores.build import build_store
-
-
-def write_config(tmp_path: Path, text: str) -> Path:
-    file = tmp_path / "phizer.toml"
-    file.write_text(text)
-    return file
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from phizer.errors import BadRequest, OriginalNotFound, OriginError, TooLarge
-from phizer.sources.dir import DirSource, safe_path
+from phizer.paths import safe_path
+from phizer.sources.dir import DirSource
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
+from phizer.formats import INPUT_EXTENSIONS
 from phizer.models import CropBox
 from phizer.urls import (
-    IMAGE_EXTENSIONS,
     RenderURL,
     check_original_path,
     format_of_key,
@@ -462,7 +462,7 @@ segments = st.text(SEGMENT_CHARS, min_size=1, max_size=12)
 def render_urls(draw: st.DrawFn) -> RenderURL:
     dirs = draw(st.lists(segments, max_size=3))
     stem = draw(segments)
-    ext = draw(st.sampled_from(IMAGE_EXTENSIONS))
+    ext = draw(st.sampled_from(INPUT_EXTENSIONS))
     ext = ext.upper() if draw(st.booleans()) else ext
     path = "/".join([*dirs, f"{stem}.{ext}"])
     crop = None

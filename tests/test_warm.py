@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from warm_support import (
+from support.warm import (
     FORMATS,
     SIZE_MODES,
     SIZES_TOML,
     expected_size,
     make_originals,
     snapshot,
-    write_config,
+    warm_config,
 )
 
-from phizer import workers
-from phizer.cli import main
+from phizer.cli.main import main
 from phizer.config import Config
+from phizer.pool import workers
 
 Warm = Callable[..., tuple[int, dict[str, Any]]]
 
@@ -47,7 +47,7 @@ def test_warm_renders_everything_then_a_second_run_reads_no_original(
 ) -> None:
     originals = make_originals(tmp_path / "originals", 240)
     (tmp_path / "originals/a/notes.txt").write_text("not an image")
-    write_config(tmp_path)
+    warm_config(tmp_path)
 
     code, first = warm("--workers", "2")
 
@@ -90,7 +90,7 @@ def test_warm_workers_keep_no_originals_in_memory(
 
     monkeypatch.setattr(workers, "make_pool", spy)
     make_originals(tmp_path / "originals", 4)
-    write_config(tmp_path, '[cache]\npath = "c"\nmax_bytes = 5000000\nmemory_bytes = 50000000\n')
+    warm_config(tmp_path, '[cache]\npath = "c"\nmax_bytes = 5000000\nmemory_bytes = 50000000\n')
     code, out = warm("--workers", "1")
     assert code == 0, out
     assert out["rendered"] == 12
@@ -102,7 +102,7 @@ def test_warm_workers_keep_no_originals_in_memory(
 @pytest.mark.slow
 def test_a_newer_original_re_renders_exactly_its_sizes(tmp_path: Path, warm: Warm) -> None:
     make_originals(tmp_path / "originals", 30)
-    write_config(tmp_path)
+    warm_config(tmp_path)
     assert warm("--workers", "1")[0] == 0
     renders = tmp_path / "renders"
     before = snapshot(renders)
@@ -122,10 +122,10 @@ def test_a_newer_original_re_renders_exactly_its_sizes(tmp_path: Path, warm: War
 @pytest.mark.slow
 def test_new_settings_for_one_size_re_render_only_that_size(tmp_path: Path, warm: Warm) -> None:
     make_originals(tmp_path / "originals", 20)
-    write_config(tmp_path)
+    warm_config(tmp_path)
     assert warm("--workers", "1")[0] == 0
     before = snapshot(tmp_path / "renders")
-    write_config(tmp_path, sizes=SIZES_TOML.replace("quality = 80", "quality = 60"))
+    warm_config(tmp_path, sizes=SIZES_TOML.replace("quality = 80", "quality = 60"))
 
     code, summary = warm("--workers", "1")
 
@@ -144,7 +144,7 @@ def test_shards_together_render_the_full_set_exactly_once(tmp_path: Path, warm: 
     make_originals(tmp_path / "originals", 90)
     keys: list[set[str]] = []
     for k in range(3):
-        config = write_config(tmp_path, sizes=SIZES_TOML)
+        config = warm_config(tmp_path, sizes=SIZES_TOML)
         text = config.read_text().replace('path = "renders"', f'path = "renders{k}"')
         config.write_text(text)
         code, summary = warm("--workers", "2", "--shard", f"{k}/3")
@@ -169,7 +169,7 @@ def test_from_file_fetches_each_original_once_and_a_rerun_fetches_none(
     files = {path: (tmp_path / "uploads" / path).read_bytes() for path in made}
     origin = origins(files=files)  # a slave: the (empty) master has none of them
     (tmp_path / "originals").mkdir()
-    write_config(tmp_path, extra=f'[[slaves]]\nurl = "{origin.url}"\n')
+    warm_config(tmp_path, extra=f'[[slaves]]\nurl = "{origin.url}"\n')
     listing = tmp_path / "paths.txt"
     listing.write_text("".join(f"{path}\n" for path in made))
 
@@ -201,7 +201,7 @@ def test_a_big_original_listed_last_is_not_left_to_finish_the_run(
         Image.new("RGB", (160, 120), (10 * i, 80, 40)).save(originals / f"a{i:02d}.jpg")
     grain = [Image.effect_noise((1200, 900), 60) for _ in range(3)]
     Image.merge("RGB", grain).save(originals / "z.png")  # ~3 MB, listed last
-    write_config(tmp_path)
+    warm_config(tmp_path)
 
     code, summary = warm("--workers", "1")
 

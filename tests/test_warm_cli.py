@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
-from warm_support import make_originals, snapshot, write_config
+from support.warm import make_originals, snapshot, warm_config
 
-from phizer.cli import main
-from phizer.progress import Counts, Progress
+from phizer.cli.main import main
+from phizer.warm.progress import Counts, Progress
 
 
 def run(tmp_path: Path, *args: str, stdin: str | None = None) -> Result:
@@ -24,7 +24,7 @@ def run(tmp_path: Path, *args: str, stdin: str | None = None) -> Result:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     make_originals(tmp_path / "originals", 6)
-    write_config(tmp_path)
+    warm_config(tmp_path)
     return tmp_path
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from warm_support import FORMATS, SIZE_MODES, SIZES_TOML, expected_size, make_originals
+from support.warm import FORMATS, SIZE_MODES, SIZES_TOML, expected_size, make_originals
 
-from phizer.cli import main
+from phizer.cli.main import main
 
 pytestmark = pytest.mark.slow
 

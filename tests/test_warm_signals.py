@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from warm_support import make_originals, snapshot, write_config
+from support.warm import make_originals, snapshot, warm_config
 
 pytestmark = pytest.mark.slow
 
@@ -54,12 +54,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tree(tmp_path: Path, corpus: Path) -> Path:
     shutil.copytree(corpus, tmp_path / "originals")
-    write_config(tmp_path, sizes=BIG)
+    warm_config(tmp_path, sizes=BIG)
     return tmp_path
 
 
 def start_warm(tree: Path, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-c", "from phizer.cli import main; main()"]
+    command = [sys.executable, "-c", "from phizer.cli.main import main; main()"]
     return subprocess.Popen(
         [*command, "-c", str(tree / "phizer.toml"), "warm", "--json", *args],
         stdout=subprocess.PIPE,
@@ -182,7 +182,7 @@ def test_failures_are_logged_with_path_and_reason(
 ) -> None:
     tree = tmp_path
     make_originals(tree / "originals", 3)
-    write_config(tree)
+    warm_config(tree)
     (tree / "originals/a/zz-corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     warm = start_warm(tree, "--workers", "1", "--prefix", "a/zz")
     processes.append(warm)

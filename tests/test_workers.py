@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from warm_support import dir_pipeline_config
+from support.waiting import wait_until
+from support.warm import dir_pipeline_config
 
 from phizer.config import Config, SourceConfig
 from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
-from phizer.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.models import OriginalInfo, SizeSpec, StoredInfo
-from phizer.pipeline import Pipeline
+from phizer.pool.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
+from phizer.pool.pipeline import Pipeline
+from phizer.pool.targets import make_targets
+from phizer.pool.workers import InlinePool, WorkerPool, make_pool
 from phizer.sources.build import build_source
 from phizer.stores.dir import DirStore
-from phizer.targets import make_targets
-from phizer.workers import InlinePool, WorkerPool, make_pool
 
 SIZES = (SizeSpec("s", 40, 40, "fill"), SizeSpec("m", 90, 90, "max"))
 
@@ -46,14 +47,6 @@ def job_for(config: Config, path: str, reply: frozenset[str] = frozenset()) -> R
     return RenderJob(path, tuple(make_targets(config, path)), None, reply)
 
 
-def wait_until(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     for i in range(6):
@@ -61,14 +54,17 @@ def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
 
 
-def test_worker_for_is_crc32_and_independent_of_the_shard_split() -> None:
+def test_the_worker_for_a_path_is_its_crc32() -> None:
     paths = [f"photos/{i}.jpg" for i in range(3000)]
     assert all(worker_index(p, 4) == crc32(p) % 4 for p in paths)
-    for shard in range(3):
-        mine = [p for p in paths if in_shard(p, shard, 3)]
-        used = {worker_index(p, 3, shard_count=3) for p in mine}
-        # With plain crc32 % 3 every path of a shard would land on one worker.
-        assert used == {0, 1, 2}
+    assert {worker_index(p, 4) for p in paths} == {0, 1, 2, 3}
+
+
+def test_shards_cover_every_path_exactly_once() -> None:
+    paths = [f"photos/{i}.jpg" for i in range(3000)]
+    owners = [[k for k in range(3) if in_shard(p, k, 3)] for p in paths]
+    assert all(len(o) == 1 for o in owners)
+    assert {o[0] for o in owners} == {0, 1, 2}
 
 
 @pytest.mark.slow
@@ -336,10 +332,10 @@ import os, signal, sys, threading, time
 from pathlib import Path
 from PIL import Image
 from phizer.config import CacheConfig, Config, SourceConfig
-from phizer.jobs import RenderJob
+from phizer.pool.jobs import RenderJob
 from phizer.models import SizeSpec
-from phizer.process_pool import WorkerPool
-from phizer.targets import make_targets
+from phizer.pool.processes import WorkerPool
+from phizer.pool.targets import make_targets
 
 root = Path(sys.argv[1])
 (root / "originals").mkdir()

@@ -1,4 +1,5 @@
-"""Where originals come from: a master (dir or S3), HTTP slaves, and the chain that asks them.
+"""Where originals come from: a master (dir or S3), HTTP slaves, the chain that asks them,
+and the originals cache in front of the chain (`cache`, `cached`).
 
 Every source translates its own library's exceptions (OSError, botocore, requests) into
 phizer errors, so nothing above this package imports boto3 or requests:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from phizer.config import Config
 from phizer.errors import ConfigError
 from phizer.sources import Originals, Source
+from phizer.sources.cache import DiskCache, MemoryLRU
 from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
-from phizer.stores.originals import DiskCache, MemoryLRU
 
 if TYPE_CHECKING:
     from phizer.sources.http import HttpSlave

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 
 from phizer.errors import OriginalNotFound, OriginError
 from phizer.models import Original, OriginalInfo
+from phizer.sources.cache import Cached, DiskCache, MemoryLRU
 from phizer.sources.chain import Chain
-from phizer.stores.originals import Cached, DiskCache, MemoryLRU
 
 logger = logging.getLogger(__name__)
 

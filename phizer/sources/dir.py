@@ -1,9 +1,4 @@
-"""A directory as the master: originals are files under one root, and nothing outside it.
-
-Also home of `safe_path`, the path check every source and store applies before a path
-becomes a file name, an S3 key or a slave URL: the URL parser already refused bad paths,
-but each I/O edge defends itself so a bug above it cannot turn into a traversal.
-"""
+"""A directory as the master: originals are files under one root, and nothing outside it."""
 
 from __future__ import annotations
 
@@ -12,40 +7,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from phizer.errors import BadRequest, OriginalNotFound, OriginError, TooLarge
+from phizer.errors import OriginalNotFound, OriginError, TooLarge
 from phizer.models import Original, OriginalInfo
+from phizer.paths import file_etag, safe_path
 
 logger = logging.getLogger(__name__)
 
-MAX_PATH_LENGTH = 1024
 CHUNK = 1 << 16
-
-
-def safe_path(path: str, *, prefix: bool = False) -> str:
-    """`path` unchanged when it is a plain relative path, else BadRequest.
-
-    Refused: empty, absolute, backslash, control characters, empty/`.`/`..` segments.
-    A listing prefix (`prefix=True`) may be empty or end with `/`.
-    """
-    if prefix and path == "":
-        return path
-    if not path or len(path) > MAX_PATH_LENGTH:
-        raise BadRequest(f"unsafe path {path[:80]!r}: empty or too long")
-    if path.startswith("/") or "\\" in path:
-        raise BadRequest(f"unsafe path {path[:80]!r}: absolute or backslash")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise BadRequest(f"unsafe path {path[:80]!r}: control character")
-    segments = path.split("/")
-    if prefix and segments[-1] == "":
-        segments.pop()
-    if any(s in ("", ".", "..") for s in segments):
-        raise BadRequest(f"unsafe path {path[:80]!r}: empty, '.' or '..' segment")
-    return path
-
-
-def file_etag(st: os.stat_result) -> str:
-    """A validator that changes whenever the file is rewritten (mtime or size)."""
-    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
 
 class DirSource:

@@ -28,7 +28,7 @@ import urllib3.exceptions
 
 from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
 from phizer.models import Original, OriginalInfo
-from phizer.sources.dir import safe_path
+from phizer.paths import safe_path
 
 logger = logging.getLogger(__name__)
 

@@ -21,17 +21,12 @@ from botocore.response import StreamingBody
 
 from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
 from phizer.models import Original, OriginalInfo
+from phizer.paths import normalise_prefix, safe_path
 from phizer.s3client import Endpoint, LazyClient, classify
-from phizer.sources.dir import safe_path
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
-
-
-def normalise_prefix(prefix: str) -> str:
-    """A key prefix names a folder: `originals` and `originals/` both mean `originals/`."""
-    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 class S3Source:

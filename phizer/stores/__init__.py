@@ -1,4 +1,4 @@
-"""Where renders go (a directory or an S3 bucket/prefix) and where originals are cached.
+"""Where renders go: a directory or an S3 bucket/prefix.
 
 A render's key is its canonical URL path without the leading slash
 (`220x220/photos/a.jpg`), so a store can be served as static files. Writes are atomic:

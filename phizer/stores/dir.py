@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phizer.errors import StoreError
 from phizer.models import StoredInfo
-from phizer.sources.dir import file_etag, safe_path
+from phizer.paths import file_etag, is_temp, safe_path, write_atomically
 from phizer.stores import StoredRender
 from phizer.urls import content_type_of_key
 
 logger = logging.getLogger(__name__)
 
-TEMP_PREFIX = "."
-TEMP_SUFFIX = ".tmp"
 FILE_MODE = 0o644
 STALE_TEMP_SECONDS = 3600.0
 
@@ -76,18 +73,9 @@ class DirStore:
     ) -> StoredInfo:
         file = self._file(key)
         try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
-        except OSError as exc:
-            raise _store_error("write", key, exc) from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                os.fchmod(fh.fileno(), FILE_MODE)
-            os.replace(tmp, file)
+            write_atomically(file, data, mode=FILE_MODE)
             st = file.stat()
         except OSError as exc:
-            _remove_quietly(tmp)
             raise _store_error("write", key, exc) from None
         return self._info(key, st)
 
@@ -99,7 +87,7 @@ class DirStore:
             dirnames.sort()
             for name in sorted(filenames):
                 full = Path(dirpath) / name
-                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                if is_temp(name):
                     _remove_if_stale(full)
                     continue
                 key = full.relative_to(self.root).as_posix()
@@ -114,9 +102,8 @@ class DirStore:
     def check(self) -> str:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
-            os.close(fd)
-            os.unlink(tmp)
+            # A write that is never published: the folder takes new files.
+            write_atomically(self.root / "check", b"", publish=lambda temp, _: os.unlink(temp))
         except OSError as exc:
             raise StoreError(
                 f"render store directory {self.root} is not writable: {exc.strerror or exc}"
@@ -137,10 +124,3 @@ def _remove_if_stale(temp: Path) -> None:
             logger.info("render store: removed %s, left by an interrupted write", temp)
     except OSError:
         pass  # renamed or removed meanwhile
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

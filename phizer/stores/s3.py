@@ -19,9 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from phizer.errors import StoreError
 from phizer.models import StoredInfo
+from phizer.paths import normalise_prefix, safe_path
 from phizer.s3client import Endpoint, LazyClient, classify
-from phizer.sources.dir import safe_path
-from phizer.sources.s3 import normalise_prefix
 from phizer.stores import StoredRender
 
 logger = logging.getLogger(__name__)

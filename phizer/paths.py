@@ -1,0 +1,85 @@
+"""Paths and files as the I/O edges see them: `safe_path`, the check every source and store
+applies before a path becomes a file name, an S3 key or a slave URL (the URL parser already
+refused bad paths, but each edge defends itself so a bug above it cannot turn into a
+traversal), a folder-like key prefix, a file's validator, and the one way phizer writes a
+file: atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from phizer.errors import BadRequest
+
+MAX_PATH_LENGTH = 1024
+# A file being written is named `.NAME.XXXXXXXX.tmp` beside its target: hidden, and never a
+# name a reader asks for, so listings skip it and a killed writer's leftovers are known.
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+
+
+def safe_path(path: str, *, prefix: bool = False) -> str:
+    """`path` unchanged when it is a plain relative path, else BadRequest.
+
+    Refused: empty, absolute, backslash, control characters, empty/`.`/`..` segments.
+    A listing prefix (`prefix=True`) may be empty or end with `/`.
+    """
+    if prefix and path == "":
+        return path
+    if not path or len(path) > MAX_PATH_LENGTH:
+        raise BadRequest(f"unsafe path {path[:80]!r}: empty or too long")
+    if path.startswith("/") or "\\" in path:
+        raise BadRequest(f"unsafe path {path[:80]!r}: absolute or backslash")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise BadRequest(f"unsafe path {path[:80]!r}: control character")
+    segments = path.split("/")
+    if prefix and segments[-1] == "":
+        segments.pop()
+    if any(s in ("", ".", "..") for s in segments):
+        raise BadRequest(f"unsafe path {path[:80]!r}: empty, '.' or '..' segment")
+    return path
+
+
+def file_etag(st: os.stat_result) -> str:
+    """A validator that changes whenever the file is rewritten (mtime or size)."""
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+def normalise_prefix(prefix: str) -> str:
+    """A key prefix names a folder: `originals` and `originals/` both mean `originals/`."""
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def is_temp(name: str) -> bool:
+    """Whether a file name is one `write_atomically` writes before publishing it."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def write_atomically(
+    target: Path,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    publish: Callable[[str, Path], None] = os.replace,
+) -> None:
+    """`data` into a temp file beside `target` (its folders made), then `publish(temp,
+    target)`, a rename unless the caller must do more under a lock: a reader sees the old
+    file or the whole new one, never a part. `mode`: the file's permission bits (a temp file
+    is made 0600). The temp file is removed when anything fails; OSError is the caller's to
+    translate."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(
+        dir=target.parent, prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX
+    )
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+        publish(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,179 @@
+"""What crosses the worker boundary (jobs and their results), how one job runs, and which
+worker or shard owns a path.
+
+Results stay small on purpose: they travel over a pipe for every original, so only the keys
+a caller asked to get back (`RenderJob.reply`, serve's requested render) carry their bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from phizer.errors import Overloaded, PhizerError
+from phizer.models import OriginalInfo, RenderTarget, StoredInfo
+
+if TYPE_CHECKING:  # the pipeline pulls in boto3 & co; only workers need it at run time
+    from phizer.pool.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Render (and store) `targets` of the original at `path`."""
+
+    path: str
+    targets: tuple[RenderTarget, ...]
+    known: OriginalInfo | None = None
+    reply: frozenset[str] = frozenset()  # keys whose bytes come back; empty = none
+    threads: int = 1  # how many threads the first (replied) render may resample on
+
+
+# More threads than this split a render into strips too thin to gain from.
+MAX_RESAMPLE_THREADS = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def resample_threads(cores: int, busy: int, limit: int = 0) -> int:
+    """How many threads a miss's awaited render may resample on when `busy` jobs already
+    hold the pool: the cores none of them is using, at least 1 and at most `limit`
+    (`server.miss_threads`; 0 means `MAX_RESAMPLE_THREADS`). On an idle machine a lone
+    client then gets every core; under load each job keeps to its one, so the threads
+    never cost throughput. Only this pool's jobs count: under gunicorn with several
+    processes, each sees its own, so set `miss_threads = 1` there if the machine runs busy."""
+    return max(1, min(limit or MAX_RESAMPLE_THREADS, cores - busy))
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    key: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    stored: bool
+    data: bytes | None  # only for keys in the job's `reply`
+    # The store's view of a reply key's render once written (its ETag and Last-Modified), so
+    # serve answers the miss with a hit's validators without asking the store again.
+    info: StoredInfo | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    path: str
+    outcomes: tuple[RenderOutcome, ...]
+    error: PhizerError | None = None  # the job's failure; never raised inside a pool
+    seconds: float = 0.0
+    fetch_seconds: float = 0.0  # getting the original; 0 when no render was made
+
+
+def crc32(path: str) -> int:
+    return zlib.crc32(path.encode("utf-8"))
+
+
+def in_shard(path: str, shard: int, shard_count: int) -> bool:
+    """`warm --shard K/N`: N runs with K = 0..N-1 cover every path exactly once."""
+    return crc32(path) % shard_count == shard
+
+
+def worker_index(path: str, workers: int) -> int:
+    """The worker that owns `path` in serve's pool, so its memory cache stays warm for it.
+    (warm's pool gives each job to the next free worker: it fetches each original once.)"""
+    return crc32(path) % workers
+
+
+ReplyHook = Callable[[JobResult], None]
+
+
+def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = None) -> JobResult:
+    """Run one job in this process. `on_reply` is called once, as soon as every reply key is
+    rendered and stored, while the remaining targets are still to come (render-ahead).
+
+    Errors end the job but never escape: one bad original must not take a worker down."""
+    started = time.monotonic()
+    outcomes: list[RenderOutcome] = []
+    waiting = set(job.reply)
+    replied = False
+    error: PhizerError | None = None
+    fetch_seconds = 0.0
+    try:
+        # A job with a reply has a client waiting for its first target (serve puts the
+        # requested render first): decode for that one first, render ahead the others.
+        renders = pipeline.render_and_store(
+            job.path,
+            job.targets,
+            job.known,
+            awaited=bool(job.reply),
+            first_threads=job.threads,
+        )
+        for result in renders:
+            rendered, fetch_seconds = result.rendered, result.fetch_seconds
+            wanted = rendered.key in job.reply
+            outcomes.append(
+                RenderOutcome(
+                    rendered.key,
+                    rendered.content_type,
+                    len(rendered.data),
+                    rendered.width,
+                    rendered.height,
+                    result.stored,
+                    rendered.data if wanted else None,
+                    result.info if wanted else None,
+                )
+            )
+            waiting.discard(rendered.key)
+            if wanted and not waiting and on_reply is not None:
+                elapsed = time.monotonic() - started
+                on_reply(JobResult(job.path, tuple(outcomes), None, elapsed, fetch_seconds))
+                replied = True
+    except PhizerError as exc:
+        error = exc
+    except Exception as exc:  # a bug in a lower layer: report it on this job, keep the worker
+        logger.exception("unexpected error rendering %s", job.path)
+        error = PhizerError(f"internal error: {type(exc).__name__}: {exc}")
+    if replied:  # the bytes already went back; do not send them twice
+        outcomes = [replace(o, data=None, info=None) for o in outcomes]
+    elapsed = time.monotonic() - started
+    return JobResult(job.path, tuple(outcomes), error, elapsed, fetch_seconds)
+
+
+class Admission:
+    """Bounds the jobs a pool holds (queued or running): serve refuses beyond it (503),
+    warm waits, so memory stays flat however long the listing."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"queue size must be at least 1, not {limit}")
+        self.limit = limit
+        self._count = 0
+        self._room = threading.Condition()
+
+    def acquire(self, block: bool) -> None:
+        with self._room:
+            if not block and self._count >= self.limit:
+                raise Overloaded(f"render queue is full ({self.limit} jobs pending)")
+            self._room.wait_for(lambda: self._count < self.limit)
+            self._count += 1
+
+    def release(self) -> None:
+        with self._room:
+            self._count -= 1
+            self._room.notify()
+
+    @property
+    def count(self) -> int:
+        return self._count

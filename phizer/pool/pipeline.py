@@ -1,0 +1,128 @@
+"""The one place that sequences fetch -> render -> store, shared by warm and serve.
+
+A `Pipeline` lives in one process (a worker, or the server thread when `workers = 0`); it
+owns that process's source chain (with its originals cache) and its render store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from phizer.config import Config
+from phizer.engine import jpeg_eighths
+from phizer.engine.render import iter_renders
+from phizer.errors import StoreError
+from phizer.models import (
+    OriginalInfo,
+    Rendered,
+    RenderTarget,
+    StoredInfo,
+)
+from phizer.sources import Originals
+from phizer.sources.build import build_source
+from phizer.stores import RenderStore
+from phizer.stores.build import build_store
+
+ORIGINAL_METADATA = "phizer-original"
+# A job's renders being written at once: the configured sizes times their format variants
+# are rarely more than this, and each write is mostly waiting on the store.
+UPLOAD_THREADS = 4
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A render that was stored (or failed to store: the image is still good to answer with)."""
+
+    rendered: Rendered
+    info: StoredInfo | None  # the store's answer to the write; None when it failed
+    fetch_seconds: float = 0.0  # getting the original (cache or origin), for serve's metrics
+
+    @property
+    def stored(self) -> bool:
+        return self.info is not None
+
+
+class Pipeline:
+    def __init__(self, config: Config, source: Originals, store: RenderStore) -> None:
+        self.config = config
+        self.source = source
+        self.store = store
+        # warm's uploads: one original's renders in flight at once (see render_and_store).
+        self._uploads = ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="phizer-store")
+
+    @classmethod
+    def from_config(cls, config: Config) -> Pipeline:
+        """The pipeline a render worker (or `workers = 0`'s server) keeps for its life; made
+        as it starts, so the engine's imports are paid then rather than by a client's miss."""
+        jpeg_eighths.preload()
+        return cls(config, build_source(config), build_store(config))
+
+    def render_and_store(
+        self,
+        path: str,
+        targets: Sequence[RenderTarget],
+        known: OriginalInfo | None = None,
+        *,
+        awaited: bool = False,
+        first_threads: int = 1,
+    ) -> Iterator[StoredResult]:
+        """Fetch the original once and render each target, in `targets` order, from one
+        decode, storing each render as soon as it exists (`known`, from a listing, lets a
+        cached original skip revalidation). A store failure is logged
+        and reported (`stored=False`), not raised: serve can still answer with the image.
+        `awaited` (serve's miss): a client waits for the first target, decoded for it
+        first (see `iter_renders`); the others follow from the same decode only where the
+        store does not hold them yet, asked once the first is stored, so the client never
+        waits for those stats. Rewriting a stored render would waste the work and change its
+        ETag and Last-Modified under every cache that holds it. `first_threads`: see
+        `iter_renders`."""
+        started = time.monotonic()
+        original = self.source.fetch(path, known)
+        fetched = time.monotonic() - started
+        config = self.config
+        renders = iter_renders(
+            original.data,
+            targets,
+            config.output,
+            config.limits,
+            awaited=awaited,
+            first_threads=first_threads,
+            wanted=self._not_stored if awaited else None,
+        )
+        if awaited:  # each stored before the next is made: the client waits on the first
+            for rendered in renders:
+                yield StoredResult(rendered, self._store(rendered, path), fetched)
+            return
+        # warm: each render is stored while the next is made (an S3 PUT is a round trip the
+        # engine need not wait for), and reported in order once stored.
+        storing: deque[tuple[Rendered, Future[StoredInfo | None]]] = deque()
+        try:
+            for rendered in renders:
+                storing.append((rendered, self._uploads.submit(self._store, rendered, path)))
+                while storing and storing[0][1].done():
+                    done, stored = storing.popleft()
+                    yield StoredResult(done, stored.result(), fetched)
+            while storing:  # the last writes, waited for in order
+                done, stored = storing.popleft()
+                yield StoredResult(done, stored.result(), fetched)
+        finally:
+            # Never leave a job with writes still under way (a clean stop, an error).
+            wait([f for _, f in storing])
+
+    def _not_stored(self, target: RenderTarget) -> bool:
+        try:
+            return self.store.stat(target.key) is None
+        except StoreError:
+            return True  # render it: storing may work again by then
+
+    def _store(self, rendered: Rendered, path: str) -> StoredInfo | None:
+        try:
+            return self.store.put(
+                rendered.key, rendered.data, rendered.content_type, {ORIGINAL_METADATA: path}
+            )
+        except StoreError:
+            return None  # the store logged it where it translated the error

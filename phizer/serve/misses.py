@@ -1,0 +1,196 @@
+"""Filling a miss: build the job (requested render first, then render-ahead), hand it to the
+worker pool without blocking, and share it with every concurrent request for the same key.
+
+The pool's future resolves as soon as the requested render is rendered and stored; the
+worker then goes on with the original's other sizes from the same decode, so a page asking
+for several sizes of one photo pays one fetch and one decode. A request for another size of
+an original whose job is in flight waits for that whole job (render-ahead included) before
+starting its own: usually the job has stored the size by then and the request is answered
+from the store; otherwise the original is in the originals cache. One fetch and one decode
+per original, whatever the pool (and in the process pool, crc32 sends both jobs to the same
+worker and its memory cache, where the second would only have queued behind the first).
+
+A miss costs the store one look (the GET that missed) and one write: the store is asked
+again before rendering only when a job of this process could have stored the render since
+that look (`Misses.ticket`), and the write's answer carries the validators the response
+needs. On S3 each look spared (a HEAD before rendering, a HEAD after the write) is a round
+trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from phizer.config import Config
+from phizer.errors import OriginError, PhizerError
+from phizer.models import RenderTarget, SizeSpec, StoredInfo
+from phizer.pool.jobs import (
+    JobResult,
+    RenderJob,
+    RenderOutcome,
+    crc32,
+    resample_threads,
+    usable_cores,
+)
+from phizer.pool.targets import make_targets
+from phizer.serve.coalesce import Coalescer, InFlight
+from phizer.serve.metrics import Metrics
+from phizer.stores import RenderStore
+from phizer.urls import RenderURL
+
+logger = logging.getLogger(__name__)
+
+# How many counters of finished jobs `Misses.ticket` spreads originals over: enough that on a
+# busy server another original's job rarely shares a miss's slot (4 KiB of counters).
+FINISHED_SLOTS = 512
+
+
+class RenderPool(Protocol):
+    """What serve needs of `phizer.pool.workers`' pools (processes, or threads when workers = 0)."""
+
+    def submit(
+        self,
+        job: RenderJob,
+        *,
+        block: bool = True,
+        on_finish: Callable[[], None] | None = None,
+    ) -> Future[JobResult]: ...
+
+    def pending(self) -> int: ...
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A render made for this request: its bytes, and the store's view of it (None when it
+    could not be stored) so the answer carries the same validators as a later hit."""
+
+    outcome: RenderOutcome
+    data: bytes
+    info: StoredInfo | None
+
+
+class Misses:
+    def __init__(
+        self, config: Config, store: RenderStore, pool: RenderPool, metrics: Metrics
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.pool = pool
+        self.metrics = metrics
+        self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
+        self.by_path = InFlight()  # by original path
+        self.cores = usable_cores()
+        # Jobs finished so far, counted by crc32(path) % FINISHED_SLOTS: see `ticket`.
+        self._finished = [0] * FINISHED_SLOTS
+        self._finished_lock = threading.Lock()
+
+    def ticket(self, path: str) -> int:
+        """Taken before looking in the store for a render of `path`, and handed to `fill`
+        when it missed. Unless a job for `path` (or for an original sharing its slot) has
+        finished since, or is still running, no job of this process can have stored the
+        render meanwhile, and `fill` starts rendering without asking the store again: on
+        S3 a HEAD, one more round trip on every miss."""
+        return self._finished[_slot(path)]
+
+    def fill(self, url: RenderURL, size: SizeSpec, ticket: int | None = None) -> Fresh | None:
+        """Render `url` (or join the render already under way). None means another request
+        stored it just before this one started a job: serve it from the store. `ticket`:
+        see `ticket`; without one the store is always asked again before rendering."""
+        key = url.key
+        future, leader = self.inflight.join(key, lambda: self._start(url, size, ticket))
+        result = future.result()
+        if result is None:
+            return None
+        if leader:
+            self._record(result)
+        if result.error is not None:
+            raise _copy(result.error)
+        outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
+        if outcome is None or outcome.data is None:
+            raise PhizerError(f"the render pool answered {result.path} without {key}")
+        return Fresh(outcome, outcome.data, outcome.info)
+
+    def _start(
+        self, url: RenderURL, size: SizeSpec, ticket: int | None
+    ) -> Future[JobResult | None]:
+        # Another size of this original in flight: wait until its job is finished, render-
+        # ahead included. By then it has most likely stored this size too (the store is
+        # asked again below), and otherwise the original is in the originals cache. Starting
+        # at once would render the original a second time, all its sizes again included.
+        mine, earlier = self.by_path.claim(url.path)
+
+        def finished() -> None:
+            if not mine.done():
+                with self._finished_lock:
+                    self._finished[_slot(url.path)] += 1
+                mine.set_result(None)
+
+        try:
+            if earlier is not None:
+                wait([earlier])
+            recheck = earlier is not None or ticket != self._finished[_slot(url.path)]
+            future = self._submit(url, size, finished, recheck)
+        except BaseException:
+            finished()
+            raise
+        return future
+
+    def _submit(
+        self, url: RenderURL, size: SizeSpec, finished: Callable[[], None], recheck: bool
+    ) -> Future[JobResult | None]:
+        # A request that missed the store may have lost a race with a job that finished
+        # meanwhile: look once more before rendering the same key twice (and changing its
+        # validators under every cache that holds it).
+        if recheck and self.store.stat(url.key) is not None:
+            finished()
+            done: Future[JobResult | None] = Future()
+            done.set_result(None)
+            return done
+        limit = self.config.server.miss_threads
+        threads = resample_threads(self.cores, self.pool.pending(), limit)
+        job = RenderJob(
+            url.path, self.targets(url, size), reply=frozenset({url.key}), threads=threads
+        )
+        future = self.pool.submit(job, block=False, on_finish=finished)
+        return cast("Future[JobResult | None]", future)
+
+    def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
+        """The requested render first; then, for plain resizes with render-ahead on, the
+        original's other sizes in the same format (the worker renders those only where the
+        store does not hold them yet, once the requested one is stored: see
+        `Pipeline.render_and_store`)."""
+        config = self.config
+        wanted = make_targets(config, url.path, [size], [url.variant], url.crop)
+        if url.crop is None and config.server.render_ahead:
+            others = [s for s in config.sizes if s != size]
+            wanted += make_targets(config, url.path, others, [url.variant])
+        return tuple(wanted)
+
+    def _record(self, result: JobResult) -> None:
+        self.metrics.render_seconds.observe(result.seconds)
+        if result.outcomes:  # the fetch succeeded; a failed one is in origin_errors
+            self.metrics.fetch_seconds.observe(result.fetch_seconds)
+        if isinstance(result.error, OriginError):
+            self.metrics.origin_errors.inc()
+
+
+def _copy(error: PhizerError) -> PhizerError:
+    """A fresh exception per waiting request: one object raised in many threads at once
+    would share (and scramble) its traceback."""
+    try:
+        return type(error)(error.message)
+    except TypeError:
+        return PhizerError(error.message)
+
+
+def _slot(path: str) -> int:
+    return crc32(path) % FINISHED_SLOTS
