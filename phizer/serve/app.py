@@ -39,6 +39,9 @@ from phizer.urls import content_type_of_key, parse_url
 
 logger = logging.getLogger(__name__)
 
+# What a handler returns: the response, and the cache result for the access log.
+Answer = tuple[Response, str]
+
 METHODS = ["GET", "HEAD"]
 StartResponse = Callable[..., Any]
 
@@ -76,30 +79,30 @@ class App:
         )
         return response(environ, start_response)
 
-    def dispatch(self, request: Request) -> tuple[Response, str]:
-        """The response and the cache result for the log ("hit", "miss" or "-")."""
-        outcome = {"cache": "-"}
+    def dispatch(self, request: Request) -> Answer:
+        """The response and the cache result for the log: "hit" or "miss" for a render
+        answered, "-" for anything else, an error included."""
         if request.environ.get("REQUEST_METHOD") not in METHODS:
             # Methods are case-sensitive (RFC 9110 9.1) and Werkzeug upper-cases them for
             # routing, which would answer "get" as GET: refuse what is not exactly GET/HEAD.
             return self._http_error(MethodNotAllowed(METHODS)), "-"
         try:
             endpoint, _ = self.url_map.bind_to_environ(request.environ).match()
-            handler = getattr(self, f"on_{endpoint}")
-            return handler(request, outcome), outcome["cache"]
+            handler: Callable[[Request], Answer] = getattr(self, f"on_{endpoint}")
+            return handler(request)
         except errors.PhizerError as exc:
             if exc.status >= 500:
                 logger.error(
                     "%s %s: %s: %s", request.method, request.path, type(exc).__name__, exc.message
                 )
-            return error_response(exc, self.config.server), outcome["cache"]
+            return error_response(exc, self.config.server), "-"
         except HTTPException as exc:
-            return self._http_error(exc), outcome["cache"]
+            return self._http_error(exc), "-"
         except Exception:
             logger.exception("%s %s: unexpected error", request.method, request.path)
             return error_response(errors.PhizerError("internal error"), self.config.server), "-"
 
-    def on_render(self, request: Request, outcome: dict[str, str]) -> Response:
+    def on_render(self, request: Request) -> Answer:
         security = self.config.security
         url = parse_url(
             request.path,
@@ -112,33 +115,32 @@ class App:
             raise errors.UnknownSize(f"size {url.width}x{url.height} is not configured")
         ticket = self.misses.ticket(url.path)
         stored = self.store.open(url.key)
+        cache = "hit" if stored is not None else "miss"
+        self.metrics.cache.labels(result=cache).inc()
         if stored is None:
-            outcome["cache"] = "miss"
-            self.metrics.cache.labels(result="miss").inc()
             fresh = self.misses.fill(url, size, ticket)
             if fresh is not None:
-                return render_response(
-                    request, self.config.server, fresh.info, fresh.outcome.content_type, fresh.data
-                )
+                server = self.config.server
+                content_type = fresh.outcome.content_type
+                return render_response(request, server, fresh.info, content_type, fresh.data), cache
             stored = self.store.open(url.key)  # stored by a job that finished just before
             if stored is None:
                 raise errors.StoreError(f"{url.key} vanished from the render store")
-        else:
-            outcome["cache"] = "hit"
-            self.metrics.cache.labels(result="hit").inc()
         content_type = (
             stored.info.content_type or content_type_of_key(url.key) or "application/octet-stream"
         )
-        return render_response(request, self.config.server, stored.info, content_type, stored)
+        response = render_response(request, self.config.server, stored.info, content_type, stored)
+        return response, cache
 
-    def on_healthz(self, request: Request, outcome: dict[str, str]) -> Response:
+    def on_healthz(self, request: Request) -> Answer:
         if self.pool.alive():
-            return text_response("ok\n")
-        return text_response("unhealthy: the render pool is down\n", status=503)
+            return text_response("ok\n"), "-"
+        return text_response("unhealthy: the render pool is down\n", status=503), "-"
 
-    def on_metrics(self, request: Request, outcome: dict[str, str]) -> Response:
+    def on_metrics(self, request: Request) -> Answer:
         self.metrics.queue_depth.set(self.pool.pending())
-        return text_response(self.metrics.exposition().decode(), content_type=CONTENT_TYPE)
+        exposition = self.metrics.exposition().decode()
+        return text_response(exposition, content_type=CONTENT_TYPE), "-"
 
     def _http_error(self, exc: HTTPException) -> Response:
         """Routing's own refusals (405, an unroutable path), in phizer's error format."""
