@@ -12,8 +12,6 @@ source and the store each map kinds to their own phizer errors.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +26,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+
+from phizer.perprocess import PerProcess
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,20 +80,14 @@ def make_client(endpoint: Endpoint) -> S3Client:
 
 
 class LazyClient:
-    """One client per process, made on first use."""
+    """One client per process, made on first use (see `phizer.perprocess`)."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self._lock = threading.Lock()
-        self._client: S3Client | None = None
-        self._pid = 0
+        self._client: PerProcess[S3Client] = PerProcess(lambda: make_client(endpoint))
 
     def get(self) -> S3Client:
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                self._client = make_client(self.endpoint)
-                self._pid = os.getpid()
-            return self._client
+        return self._client.get()
 
     def bucket_problem(self) -> str | None:
         """Why the bucket cannot be used (for `phizer check`), or None when it can."""

@@ -341,7 +341,7 @@ class FullPool:
     def alive(self) -> bool:
         return True
 
-    def close(self) -> None:
+    def close(self, *, cancel: bool = False) -> None:
         pass
 
 
@@ -464,8 +464,8 @@ class BusyPool:
     def alive(self) -> bool:
         return self.inner.alive()
 
-    def close(self) -> None:
-        self.inner.close()
+    def close(self, *, cancel: bool = False) -> None:
+        self.inner.close(cancel=cancel)
 
 
 @pytest.mark.parametrize(("busy", "limit"), [(0, 0), (64, 0), (0, 1)])

@@ -50,7 +50,8 @@ __all__ = [
 
 
 class Pool(Protocol):
-    def worker_for(self, path: str) -> int: ...
+    """What warm and serve need of a render pool: processes (`WorkerPool`), or threads in
+    this process (`InlinePool`, `workers = 0`)."""
 
     def submit(
         self,
@@ -70,10 +71,6 @@ class Pool(Protocol):
     def alive(self) -> bool: ...
 
     def close(self, *, cancel: bool = False) -> None: ...
-
-    def __enter__(self) -> Pool: ...
-
-    def __exit__(self, *exc: object) -> None: ...
 
 
 def make_pool(

@@ -29,9 +29,10 @@ from werkzeug.wrappers import Request, Response
 
 from phizer import errors
 from phizer.config import Config, ServerConfig, load_config
+from phizer.pool.workers import Pool
 from phizer.serve.access_log import close_access_logger, log_request, make_access_logger
 from phizer.serve.metrics import CONTENT_TYPE, Metrics
-from phizer.serve.misses import Misses, RenderPool
+from phizer.serve.misses import Misses
 from phizer.serve.responses import error_response, render_response, text_response
 from phizer.stores import RenderStore
 from phizer.stores.build import build_store
@@ -49,7 +50,7 @@ StartResponse = Callable[..., Any]
 class App:
     """The render server: a store for hits, a pool for misses, metrics and an access log."""
 
-    def __init__(self, config: Config, store: RenderStore, pool: RenderPool) -> None:
+    def __init__(self, config: Config, store: RenderStore, pool: Pool) -> None:
         self.config = config
         self.store = store
         self.pool = pool
@@ -155,7 +156,7 @@ class App:
         close_access_logger(self.access_log)
 
 
-def create_app(config: Config, pool: RenderPool | None = None) -> App:
+def create_app(config: Config, pool: Pool | None = None) -> App:
     """The app over the configured render store; a pool of `[server].workers` render
     processes unless one is given (0 workers: renders run in the request's thread)."""
     if pool is None:

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import cast
 
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError
@@ -38,6 +38,7 @@ from phizer.pool.jobs import (
     usable_cores,
 )
 from phizer.pool.targets import make_targets
+from phizer.pool.workers import Pool
 from phizer.serve.coalesce import Coalescer, InFlight
 from phizer.serve.metrics import Metrics
 from phizer.stores import RenderStore
@@ -48,24 +49,6 @@ logger = logging.getLogger(__name__)
 # How many counters of finished jobs `Misses.ticket` spreads originals over: enough that on a
 # busy server another original's job rarely shares a miss's slot (4 KiB of counters).
 FINISHED_SLOTS = 512
-
-
-class RenderPool(Protocol):
-    """What serve needs of `phizer.pool.workers`' pools (processes, or threads when workers = 0)."""
-
-    def submit(
-        self,
-        job: RenderJob,
-        *,
-        block: bool = True,
-        on_finish: Callable[[], None] | None = None,
-    ) -> Future[JobResult]: ...
-
-    def pending(self) -> int: ...
-
-    def alive(self) -> bool: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,9 +62,7 @@ class Fresh:
 
 
 class Misses:
-    def __init__(
-        self, config: Config, store: RenderStore, pool: RenderPool, metrics: Metrics
-    ) -> None:
+    def __init__(self, config: Config, store: RenderStore, pool: Pool, metrics: Metrics) -> None:
         self.config = config
         self.store = store
         self.pool = pool

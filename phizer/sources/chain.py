@@ -12,8 +12,6 @@ origin error, and only when every slave said "not found" is the original not fou
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from phizer.errors import (
     TooLarge,
 )
 from phizer.models import Original, OriginalInfo
+from phizer.perprocess import PerProcess
 from phizer.sources import Source
 
 logger = logging.getLogger(__name__)
@@ -53,18 +52,10 @@ class Chain:
         self.slaves = tuple(slaves)
         self.failover = failover
         self._threads = min(MAX_THREADS, THREADS_PER_SLAVE * len(self.slaves))
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-
-    def _executor(self) -> ThreadPoolExecutor:
-        """The slave pool, made on first use and again in a forked child (threads do not
-        survive a fork, and an inherited executor would wait for them forever)."""
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="phizer-slave")
-                self._pid = os.getpid()
-            return self._pool
+        # The slave pool, one per process (see `phizer.perprocess`).
+        self._pool = PerProcess(
+            lambda: ThreadPoolExecutor(self._threads, thread_name_prefix="phizer-slave")
+        )
 
     def __repr__(self) -> str:
         return f"Chain({self.master!r}, slaves={list(self.slaves)!r}, failover={self.failover})"
@@ -93,7 +84,7 @@ class Chain:
             raise master_error from None  # the master might have it: report its failure
 
     def _ask_slaves(self, path: str) -> Original:
-        pool = self._executor()
+        pool = self._pool.get()
         pending: set[Future[Original]] = {pool.submit(s.fetch, path) for s in self.slaves}
         errors: list[PhizerError] = []
         while pending:
@@ -122,10 +113,10 @@ class Chain:
 
     def close(self) -> None:
         """Stop the slave pool without waiting for slow slaves (their answers are moot)."""
-        with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        pool = self._pool.made()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.clear()
 
 
 def _worst(errors: list[PhizerError], path: str) -> PhizerError:

@@ -16,8 +16,6 @@ this slave, logged, because a page is never an original and other slaves may sti
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ import urllib3.exceptions
 from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
 from phizer.models import Original, OriginalInfo
 from phizer.paths import safe_path
+from phizer.perprocess import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +44,13 @@ class HttpSlave:
         self.timeout = timeout
         base = urllib.parse.urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
-        self._lock = threading.Lock()
-        self._sessions: dict[int, requests.Session] = {}
+        # One pooled session per slave (keep-alive across fetches) and per process: a forked
+        # child must not share the parent's sockets (see `phizer.perprocess`).
+        self._sessions = PerProcess(_session)
 
     @property
     def _session(self) -> requests.Session:
-        """One pooled session per slave (keep-alive across fetches) and per process: a forked
-        child must not share the parent's sockets."""
-        with self._lock:
-            session = self._sessions.get(os.getpid())
-            if session is None:
-                self._sessions.clear()
-                session = self._sessions[os.getpid()] = requests.Session()
-                session.headers["Accept-Encoding"] = "identity"
-            return session
+        return self._sessions.get()
 
     def __repr__(self) -> str:
         return f"HttpSlave({self.base_url!r})"
@@ -163,10 +155,10 @@ class HttpSlave:
         return f"slave: {self.base_url} (answered {response.status_code})"
 
     def close(self) -> None:
-        with self._lock:
-            for session in self._sessions.values():
-                session.close()
-            self._sessions.clear()
+        session = self._sessions.made()
+        if session is not None:
+            session.close()
+        self._sessions.clear()
 
 
 def _http_date(value: str | None) -> float | None:
@@ -176,3 +168,9 @@ def _http_date(value: str | None) -> float | None:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = "identity"
+    return session
