@@ -23,12 +23,10 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageStat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from phizer.config import LimitsConfig, OutputConfig  # noqa: E402
-from phizer.engine.geometry import plan  # noqa: E402
-from phizer.engine.render import render_all  # noqa: E402
-from phizer.models import RenderTarget, SizeSpec  # noqa: E402
+from phizer.config import LimitsConfig, OutputConfig
+from phizer.engine.geometry import plan
+from phizer.engine.render import render_all
+from phizer.models import RenderTarget, SizeSpec
 
 SIZES = (
     SizeSpec("large", 1600, 1600, "max", quality=85),
