@@ -103,3 +103,20 @@ class StoredInfo:
     last_modified: float  # seconds since the epoch
     etag: str | None = None
     content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """One render as the pipeline made and stored it: what warm tallies, and what serve
+    answers a miss with. `data` and `info` (the store's answer to the write, so a miss
+    carries a hit's validators) travel back from a worker only for the renders a client
+    waits for; `stored` is False when the write failed (the image is still good to serve)."""
+
+    key: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    stored: bool
+    data: bytes | None
+    info: StoredInfo | None = None

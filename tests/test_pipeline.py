@@ -64,17 +64,17 @@ def test_warm_writes_renders_while_it_makes_the_next(tmp_path: Path) -> None:
     pipe = pipeline(tmp_path, store)
     targets = make_targets(pipe.config, "a.jpg")
     started = time.monotonic()
-    results = list(pipe.render_and_store("a.jpg", targets))
+    results = list(pipe.render_and_store(pipe.fetch("a.jpg"), targets))
     elapsed = time.monotonic() - started
-    assert [r.rendered.key for r in results] == [t.key for t in targets]  # in order
+    assert [r.key for r in results] == [t.key for t in targets]  # in order
     assert [r.stored for r in results] == [True, True, False, True]  # only the broken one
     assert store.most_at_once > 1
     assert elapsed < 3 * LATENCY  # one after the other would take 4
     for result in results:
-        path = tmp_path / "renders" / result.rendered.key
+        path = tmp_path / "renders" / result.key
         if result.stored:
             with Image.open(io.BytesIO(path.read_bytes())) as im:
-                assert im.size == (result.rendered.width, result.rendered.height)
+                assert im.size == (result.width, result.height)
         else:
             assert not path.exists()
 
@@ -85,10 +85,10 @@ def test_serve_stores_each_render_before_making_the_next(tmp_path: Path) -> None
     store = SlowStore(tmp_path / "renders")
     pipe = pipeline(tmp_path, store)
     targets = make_targets(pipe.config, "a.jpg")
-    results = pipe.render_and_store("a.jpg", targets, awaited=True)
+    results = pipe.render_and_store(pipe.fetch("a.jpg"), targets, awaited=True)
     first = next(results)
     assert first.stored
-    assert (tmp_path / "renders" / first.rendered.key).exists()
+    assert (tmp_path / "renders" / first.key).exists()
     assert not (tmp_path / "renders" / targets[1].key).exists()
     assert all(r.stored for r in results)
     assert store.most_at_once == 1

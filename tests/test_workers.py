@@ -25,8 +25,9 @@ from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
 from phizer.models import OriginalInfo, SizeSpec, StoredInfo
 from phizer.pool.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.pool.pipeline import Pipeline
+from phizer.pool.processes import WorkerPool
 from phizer.pool.targets import make_targets
-from phizer.pool.workers import InlinePool, WorkerPool, make_pool
+from phizer.pool.workers import InlinePool, make_pool
 from phizer.sources.build import build_source
 from phizer.stores.dir import DirStore
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from phizer.errors import Overloaded, PhizerError
-from phizer.models import OriginalInfo, RenderTarget, StoredInfo
+from phizer.models import OriginalInfo, RenderOutcome, RenderTarget
 
 if TYPE_CHECKING:  # the pipeline pulls in boto3 & co; only workers need it at run time
     from phizer.pool.pipeline import Pipeline
@@ -59,26 +59,12 @@ def resample_threads(cores: int, busy: int, limit: int = 0) -> int:
 
 
 @dataclass(frozen=True)
-class RenderOutcome:
-    key: str
-    content_type: str
-    size: int
-    width: int
-    height: int
-    stored: bool
-    data: bytes | None  # only for keys in the job's `reply`
-    # The store's view of a reply key's render once written (its ETag and Last-Modified), so
-    # serve answers the miss with a hit's validators without asking the store again.
-    info: StoredInfo | None = None
-
-
-@dataclass(frozen=True)
 class JobResult:
     path: str
     outcomes: tuple[RenderOutcome, ...]
     error: PhizerError | None = None  # the job's failure; never raised inside a pool
     seconds: float = 0.0
-    fetch_seconds: float = 0.0  # getting the original; 0 when no render was made
+    fetch_seconds: float = 0.0  # getting the original; 0 when the fetch failed
 
 
 def crc32(path: str) -> int:
@@ -113,29 +99,15 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
     try:
         # A job with a reply has a client waiting for its first target (serve puts the
         # requested render first): decode for that one first, render ahead the others.
+        original = pipeline.fetch(job.path, job.known)
+        fetch_seconds = time.monotonic() - started
         renders = pipeline.render_and_store(
-            job.path,
-            job.targets,
-            job.known,
-            awaited=bool(job.reply),
-            first_threads=job.threads,
+            original, job.targets, awaited=bool(job.reply), first_threads=job.threads
         )
-        for result in renders:
-            rendered, fetch_seconds = result.rendered, result.fetch_seconds
-            wanted = rendered.key in job.reply
-            outcomes.append(
-                RenderOutcome(
-                    rendered.key,
-                    rendered.content_type,
-                    len(rendered.data),
-                    rendered.width,
-                    rendered.height,
-                    result.stored,
-                    rendered.data if wanted else None,
-                    result.info if wanted else None,
-                )
-            )
-            waiting.discard(rendered.key)
+        for outcome in renders:
+            wanted = outcome.key in job.reply
+            outcomes.append(outcome if wanted else replace(outcome, data=None, info=None))
+            waiting.discard(outcome.key)
             if wanted and not waiting and on_reply is not None:
                 elapsed = time.monotonic() - started
                 on_reply(JobResult(job.path, tuple(outcomes), None, elapsed, fetch_seconds))

@@ -6,19 +6,19 @@ owns that process's source chain (with its originals cache) and its render store
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
 from phizer.config import Config
 from phizer.engine import jpeg_eighths
 from phizer.engine.render import iter_renders
 from phizer.errors import StoreError
 from phizer.models import (
+    Original,
     OriginalInfo,
     Rendered,
+    RenderOutcome,
     RenderTarget,
     StoredInfo,
 )
@@ -31,19 +31,6 @@ ORIGINAL_METADATA = "phizer-original"
 # A job's renders being written at once: the configured sizes times their format variants
 # are rarely more than this, and each write is mostly waiting on the store.
 UPLOAD_THREADS = 4
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """A render that was stored (or failed to store: the image is still good to answer with)."""
-
-    rendered: Rendered
-    info: StoredInfo | None  # the store's answer to the write; None when it failed
-    fetch_seconds: float = 0.0  # getting the original (cache or origin), for serve's metrics
-
-    @property
-    def stored(self) -> bool:
-        return self.info is not None
 
 
 class Pipeline:
@@ -61,28 +48,29 @@ class Pipeline:
         jpeg_eighths.preload()
         return cls(config, build_source(config), build_store(config))
 
+    def fetch(self, path: str, known: OriginalInfo | None = None) -> Original:
+        """The original, through the originals cache (`known`, from a listing, lets a cached
+        copy skip revalidation)."""
+        return self.source.fetch(path, known)
+
     def render_and_store(
         self,
-        path: str,
+        original: Original,
         targets: Sequence[RenderTarget],
-        known: OriginalInfo | None = None,
         *,
         awaited: bool = False,
         first_threads: int = 1,
-    ) -> Iterator[StoredResult]:
-        """Fetch the original once and render each target, in `targets` order, from one
-        decode, storing each render as soon as it exists (`known`, from a listing, lets a
-        cached original skip revalidation). A store failure is logged
-        and reported (`stored=False`), not raised: serve can still answer with the image.
+    ) -> Iterator[RenderOutcome]:
+        """Render each target, in `targets` order, from one decode of `original`, storing
+        each render as soon as it exists. A store failure is logged and reported
+        (`stored=False`), not raised: serve can still answer with the image.
         `awaited` (serve's miss): a client waits for the first target, decoded for it
         first (see `iter_renders`); the others follow from the same decode only where the
         store does not hold them yet, asked once the first is stored, so the client never
         waits for those stats. Rewriting a stored render would waste the work and change its
         ETag and Last-Modified under every cache that holds it. `first_threads`: see
         `iter_renders`."""
-        started = time.monotonic()
-        original = self.source.fetch(path, known)
-        fetched = time.monotonic() - started
+        path = original.path
         config = self.config
         renders = iter_renders(
             original.data,
@@ -95,7 +83,7 @@ class Pipeline:
         )
         if awaited:  # each stored before the next is made: the client waits on the first
             for rendered in renders:
-                yield StoredResult(rendered, self._store(rendered, path), fetched)
+                yield _outcome(rendered, self._store(rendered, path))
             return
         # warm: each render is stored while the next is made (an S3 PUT is a round trip the
         # engine need not wait for), and reported in order once stored.
@@ -105,10 +93,10 @@ class Pipeline:
                 storing.append((rendered, self._uploads.submit(self._store, rendered, path)))
                 while storing and storing[0][1].done():
                     done, stored = storing.popleft()
-                    yield StoredResult(done, stored.result(), fetched)
+                    yield _outcome(done, stored.result())
             while storing:  # the last writes, waited for in order
                 done, stored = storing.popleft()
-                yield StoredResult(done, stored.result(), fetched)
+                yield _outcome(done, stored.result())
         finally:
             # Never leave a job with writes still under way (a clean stop, an error).
             wait([f for _, f in storing])
@@ -126,3 +114,11 @@ class Pipeline:
             )
         except StoreError:
             return None  # the store logged it where it translated the error
+
+
+def _outcome(rendered: Rendered, info: StoredInfo | None) -> RenderOutcome:
+    data = rendered.data
+    key, content_type = rendered.key, rendered.content_type
+    return RenderOutcome(
+        key, content_type, len(data), rendered.width, rendered.height, info is not None, data, info
+    )

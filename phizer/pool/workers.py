@@ -25,28 +25,13 @@ from phizer.pool.jobs import (
     Admission,
     JobResult,
     RenderJob,
-    RenderOutcome,
-    in_shard,
     run_job,
     usable_cores,
-    worker_index,
 )
 from phizer.pool.processes import WorkerPool
 
 if TYPE_CHECKING:
     from phizer.pool.pipeline import Pipeline
-
-__all__ = [
-    "InlinePool",
-    "JobResult",
-    "Pool",
-    "RenderJob",
-    "RenderOutcome",
-    "WorkerPool",
-    "in_shard",
-    "make_pool",
-    "worker_index",
-]
 
 
 class Pool(Protocol):

@@ -119,11 +119,11 @@ class App:
         cache = "hit" if stored is not None else "miss"
         self.metrics.cache.labels(result=cache).inc()
         if stored is None:
-            fresh = self.misses.fill(url, size, ticket)
-            if fresh is not None:
+            made = self.misses.fill(url, size, ticket)
+            if made is not None and made.data is not None:
                 server = self.config.server
-                content_type = fresh.outcome.content_type
-                return render_response(request, server, fresh.info, content_type, fresh.data), cache
+                response = render_response(request, server, made.info, made.content_type, made.data)
+                return response, cache
             stored = self.store.open(url.key)  # stored by a job that finished just before
             if stored is None:
                 raise errors.StoreError(f"{url.key} vanished from the render store")

@@ -23,16 +23,14 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
-from dataclasses import dataclass
 from typing import cast
 
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError
-from phizer.models import RenderTarget, SizeSpec, StoredInfo
+from phizer.models import RenderOutcome, RenderTarget, SizeSpec
 from phizer.pool.jobs import (
     JobResult,
     RenderJob,
-    RenderOutcome,
     crc32,
     resample_threads,
     usable_cores,
@@ -49,16 +47,6 @@ logger = logging.getLogger(__name__)
 # How many counters of finished jobs `Misses.ticket` spreads originals over: enough that on a
 # busy server another original's job rarely shares a miss's slot (4 KiB of counters).
 FINISHED_SLOTS = 512
-
-
-@dataclass(frozen=True)
-class Fresh:
-    """A render made for this request: its bytes, and the store's view of it (None when it
-    could not be stored) so the answer carries the same validators as a later hit."""
-
-    outcome: RenderOutcome
-    data: bytes
-    info: StoredInfo | None
 
 
 class Misses:
@@ -82,10 +70,13 @@ class Misses:
         S3 a HEAD, one more round trip on every miss."""
         return self._finished[_slot(path)]
 
-    def fill(self, url: RenderURL, size: SizeSpec, ticket: int | None = None) -> Fresh | None:
-        """Render `url` (or join the render already under way). None means another request
-        stored it just before this one started a job: serve it from the store. `ticket`:
-        see `ticket`; without one the store is always asked again before rendering."""
+    def fill(
+        self, url: RenderURL, size: SizeSpec, ticket: int | None = None
+    ) -> RenderOutcome | None:
+        """Render `url` (or join the render already under way): its outcome, with its bytes
+        and the store's validators. None means another request stored it just before this
+        one started a job: serve it from the store. `ticket`: see `ticket`; without one the
+        store is always asked again before rendering."""
         key = url.key
         future, leader = self.inflight.join(key, lambda: self._start(url, size, ticket))
         result = future.result()
@@ -96,9 +87,9 @@ class Misses:
         if result.error is not None:
             raise _copy(result.error)
         outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
-        if outcome is None or outcome.data is None:
+        if outcome is None:
             raise PhizerError(f"the render pool answered {result.path} without {key}")
-        return Fresh(outcome, outcome.data, outcome.info)
+        return outcome
 
     def _start(
         self, url: RenderURL, size: SizeSpec, ticket: int | None
