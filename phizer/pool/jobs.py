@@ -124,21 +124,24 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
 
 
 class Admission:
-    """Bounds the jobs a pool holds (queued or running): serve refuses beyond it (503),
-    warm waits, so memory stays flat however long the listing."""
+    """Counts the jobs a pool holds (queued or running) and bounds them at `limit`: serve
+    refuses beyond it (503). `limit` None: no bound here, for warm, whose window already
+    bounds what it submits (and gives way to a signal while it waits)."""
 
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
+    def __init__(self, limit: int | None) -> None:
+        if limit is not None and limit < 1:
             raise ValueError(f"queue size must be at least 1, not {limit}")
         self.limit = limit
         self._count = 0
         self._room = threading.Condition()
 
     def acquire(self, block: bool) -> None:
+        limit = self.limit
         with self._room:
-            if not block and self._count >= self.limit:
-                raise Overloaded(f"render queue is full ({self.limit} jobs pending)")
-            self._room.wait_for(lambda: self._count < self.limit)
+            if limit is not None:
+                if not block and self._count >= limit:
+                    raise Overloaded(f"render queue is full ({limit} jobs pending)")
+                self._room.wait_for(lambda: self._count < limit)
             self._count += 1
 
     def release(self) -> None:

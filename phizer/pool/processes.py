@@ -84,7 +84,7 @@ class WorkerPool:
         self,
         config: Config,
         workers: int,
-        queue_size: int,
+        queue_size: int | None,
         *,
         affinity: bool = True,
         fork: bool = False,

@@ -8,9 +8,10 @@ Two implementations of one `Pool` interface:
   gunicorn, whose processes are then the workers. Pillow releases the GIL while it decodes,
   resizes and encodes, so threads do overlap.
 
-Both bound the jobs they hold (`queue_size`): `submit(block=False)` raises `Overloaded`
-(serve answers 503), `submit(block=True)` waits for room (warm). A job's future resolves as
-soon as its `reply` keys are stored, while the rest of its targets are still rendering.
+Both count the jobs they hold and bound them at `queue_size`: `submit(block=False)` raises
+`Overloaded` past it (serve answers 503). warm's pool has no bound of its own (`queue_size`
+None): warm's window is the one bound on what it submits. A job's future resolves as soon as
+its `reply` keys are stored, while the rest of its targets are still rendering.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Pool(Protocol):
 def make_pool(
     config: Config,
     workers: int,
-    queue_size: int,
+    queue_size: int | None,
     *,
     affinity: bool = True,
     fork: bool = False,
@@ -80,7 +81,7 @@ class InlinePool:
     def __init__(
         self,
         config: Config,
-        queue_size: int,
+        queue_size: int | None,
         threads: int | None = None,
         pipeline: Pipeline | None = None,
     ) -> None:

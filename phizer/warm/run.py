@@ -188,7 +188,7 @@ class Warm:
                     pool = make_pool(
                         worker_config(self.config),
                         workers,
-                        window.limit,
+                        None,  # the window bounds what warm submits
                         affinity=False,
                         fork=True,
                     )
