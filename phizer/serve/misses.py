@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, wait
-from typing import cast
+from dataclasses import dataclass, field
 
 from phizer.config import Config
 from phizer.errors import OriginError, PhizerError
@@ -37,7 +36,6 @@ from phizer.pool.jobs import (
 )
 from phizer.pool.targets import make_targets
 from phizer.pool.workers import Pool
-from phizer.serve.coalesce import Coalescer, InFlight
 from phizer.serve.metrics import Metrics
 from phizer.stores import RenderStore
 from phizer.urls import RenderURL
@@ -49,18 +47,28 @@ logger = logging.getLogger(__name__)
 FINISHED_SLOTS = 512
 
 
+@dataclass
+class _Job:
+    """The one job in flight for an original: the render its client waits for, that render's
+    outcome (None when it turned out to be stored already), and the job's end (render-ahead
+    included)."""
+
+    key: str
+    answer: Future[JobResult | None] = field(default_factory=Future)
+    finished: Future[None] = field(default_factory=Future)
+
+
 class Misses:
     def __init__(self, config: Config, store: RenderStore, pool: Pool, metrics: Metrics) -> None:
         self.config = config
         self.store = store
         self.pool = pool
         self.metrics = metrics
-        self.inflight: Coalescer[JobResult | None] = Coalescer()  # by store key
-        self.by_path = InFlight()  # by original path
         self.cores = usable_cores()
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}  # by original path: at most one job each
         # Jobs finished so far, counted by crc32(path) % FINISHED_SLOTS: see `ticket`.
         self._finished = [0] * FINISHED_SLOTS
-        self._finished_lock = threading.Lock()
 
     def ticket(self, path: str) -> int:
         """Taken before looking in the store for a render of `path`, and handed to `fill`
@@ -73,67 +81,72 @@ class Misses:
     def fill(
         self, url: RenderURL, size: SizeSpec, ticket: int | None = None
     ) -> RenderOutcome | None:
-        """Render `url` (or join the render already under way): its outcome, with its bytes
-        and the store's validators. None means another request stored it just before this
-        one started a job: serve it from the store. `ticket`: see `ticket`; without one the
-        store is always asked again before rendering."""
-        key = url.key
-        future, leader = self.inflight.join(key, lambda: self._start(url, size, ticket))
-        result = future.result()
-        if result is None:
-            return None
-        if leader:
-            self._record(result)
-        if result.error is not None:
-            raise _copy(result.error)
-        outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
-        if outcome is None:
-            raise PhizerError(f"the render pool answered {result.path} without {key}")
-        return outcome
+        """Render `url`, or share the render under way for it: its outcome, with its bytes
+        and the store's validators. None means another request stored it before this one
+        started a job: serve it from the store. `ticket`: see `ticket`; without one the
+        store is always asked again before rendering.
 
-    def _start(
-        self, url: RenderURL, size: SizeSpec, ticket: int | None
-    ) -> Future[JobResult | None]:
-        # Another size of this original in flight: wait until its job is finished, render-
-        # ahead included. By then it has most likely stored this size too (the store is
-        # asked again below), and otherwise the original is in the originals cache. Starting
-        # at once would render the original a second time, all its sizes again included.
-        mine, earlier = self.by_path.claim(url.path)
+        One job per original is in flight at a time. A request for the render that job's
+        client waits for shares its answer; a request for another size of the original
+        waits for the whole job (render-ahead included), which has most likely stored that
+        size too, then looks in the store again (otherwise the original is in the originals
+        cache). Starting at once would fetch and decode the original a second time."""
+        recheck = ticket is None
+        while True:
+            with self._lock:
+                job = self._jobs.get(url.path)
+                lead = job is None
+                if job is None:
+                    job = self._jobs[url.path] = _Job(url.key)
+            if lead:
+                changed = ticket != self._finished[_slot(url.path)]
+                self._start(job, url, size, recheck or changed)
+            elif job.key != url.key:
+                wait([job.finished])
+                recheck = True
+                continue
+            result = job.answer.result()
+            if result is None:
+                return None
+            if lead:
+                self._record(result)
+            return _outcome(result, url.key)
 
-        def finished() -> None:
-            if not mine.done():
-                with self._finished_lock:
-                    self._finished[_slot(url.path)] += 1
-                mine.set_result(None)
-
+    def _start(self, job: _Job, url: RenderURL, size: SizeSpec, recheck: bool) -> None:
+        """Submit `job`'s render (or find it stored, when a job may have stored it since this
+        request looked), without blocking; `job.answer` and `job.finished` say how it went."""
         try:
-            if earlier is not None:
-                wait([earlier])
-            recheck = earlier is not None or ticket != self._finished[_slot(url.path)]
-            future = self._submit(url, size, finished, recheck)
-        except BaseException:
-            finished()
-            raise
-        return future
+            # A request that missed the store may have lost a race with a job that finished
+            # meanwhile: look once more before rendering the same key twice (and changing its
+            # validators under every cache that holds it).
+            if recheck and self.store.stat(url.key) is not None:
+                job.answer.set_result(None)
+                self._finish(url.path, job)
+                return
+            limit = self.config.server.miss_threads
+            threads = resample_threads(self.cores, self.pool.pending(), limit)
+            render = RenderJob(
+                url.path, self.targets(url, size), reply=frozenset({url.key}), threads=threads
+            )
+            future = self.pool.submit(
+                render, block=False, on_finish=lambda: self._finish(url.path, job)
+            )
+        except BaseException as exc:
+            job.answer.set_exception(exc)
+            self._finish(url.path, job)
+            return
+        future.add_done_callback(lambda done: _settle(job.answer, done))
 
-    def _submit(
-        self, url: RenderURL, size: SizeSpec, finished: Callable[[], None], recheck: bool
-    ) -> Future[JobResult | None]:
-        # A request that missed the store may have lost a race with a job that finished
-        # meanwhile: look once more before rendering the same key twice (and changing its
-        # validators under every cache that holds it).
-        if recheck and self.store.stat(url.key) is not None:
-            finished()
-            done: Future[JobResult | None] = Future()
-            done.set_result(None)
-            return done
-        limit = self.config.server.miss_threads
-        threads = resample_threads(self.cores, self.pool.pending(), limit)
-        job = RenderJob(
-            url.path, self.targets(url, size), reply=frozenset({url.key}), threads=threads
-        )
-        future = self.pool.submit(job, block=False, on_finish=finished)
-        return cast("Future[JobResult | None]", future)
+    def _finish(self, path: str, job: _Job) -> None:
+        """The job has left the pool: the next miss for `path` starts afresh, and tickets
+        taken before now are stale."""
+        with self._lock:
+            if job.finished.done():
+                return
+            if self._jobs.get(path) is job:
+                del self._jobs[path]
+            self._finished[_slot(path)] += 1
+        job.finished.set_result(None)
 
     def targets(self, url: RenderURL, size: SizeSpec) -> tuple[RenderTarget, ...]:
         """The requested render first; then, for plain resizes with render-ahead on, the
@@ -153,6 +166,25 @@ class Misses:
             self.metrics.fetch_seconds.observe(result.fetch_seconds)
         if isinstance(result.error, OriginError):
             self.metrics.origin_errors.inc()
+
+
+def _settle(answer: Future[JobResult | None], done: Future[JobResult]) -> None:
+    """The pool's answer for the job, passed on to every request sharing it."""
+    if done.cancelled():
+        answer.cancel()
+    elif (exc := done.exception()) is not None:
+        answer.set_exception(exc)
+    else:
+        answer.set_result(done.result())
+
+
+def _outcome(result: JobResult, key: str) -> RenderOutcome:
+    if result.error is not None:
+        raise _copy(result.error)
+    outcome = next((o for o in result.outcomes if o.key == key and o.data is not None), None)
+    if outcome is None:
+        raise PhizerError(f"the render pool answered {result.path} without {key}")
+    return outcome
 
 
 def _copy(error: PhizerError) -> PhizerError:
