@@ -13,6 +13,10 @@ several processes filling the cache at once still keep it within `max_bytes` wit
 directory scan per put. Only when a put would cross the bound is the directory scanned (which
 also corrects the total) and the least recently used entries deleted down to 90% of the
 bound. Readers take no lock; an entry that vanishes under them is simply a miss.
+
+It is phizer's own rather than `diskcache`'s: that one writes its SQLite index on every read
+to keep its LRU order, writes more slowly, and would still need the validators and the
+integrity check kept here (BENCHMARKS.md has the comparison).
 """
 
 from __future__ import annotations
