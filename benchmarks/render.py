@@ -23,10 +23,10 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageStat
 
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.geometry import plan
 from phizer.engine.render import render_all
-from phizer.models import RenderTarget, SizeSpec
 
 SIZES = (
     SizeSpec("large", 1600, 1600, "max", quality=85),

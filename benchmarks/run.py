@@ -52,10 +52,10 @@ from benchmarks import serve as bench_serve
 from benchmarks import thumbor as bench_thumbor
 from benchmarks import warm as bench_warm
 from benchmarks.targets import report_targets
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig, load_config
 from phizer.engine.render import iter_renders, render_all
 from phizer.engine.resample import RESAMPLER
-from phizer.models import RenderTarget, SizeSpec
 from phizer.pool.jobs import resample_threads, usable_cores
 from phizer.pool.pipeline import Pipeline
 from phizer.pool.targets import make_targets
@@ -79,7 +79,7 @@ out = {}
 for name, fn in peers.PEERS.items():
     out[name] = peers._one_pass(fn, paths, peers.BENCH_SIZES, peers.BENCH_QUALITY)[1]
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.models import RenderTarget, SizeSpec
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.engine.render import render_all
 for progressive in (True, False):
     sizes = [SizeSpec(f"{w}x{h}", w, h, m, quality=int(sys.argv[4]), progressive=progressive)

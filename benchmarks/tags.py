@@ -29,9 +29,9 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks.render import SIZES
+from phizer.base.models import RenderTarget
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.render import iter_renders
-from phizer.models import RenderTarget
 from phizer.pool.malloc import keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from phizer.base.errors import ConfigError
 from phizer.config import KEYS, load_config
-from phizer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from support.warm import dir_pipeline_config
 
+from phizer.base.models import SizeSpec
+from phizer.base.s3client import Endpoint
 from phizer.config import Config, SourceConfig
-from phizer.models import SizeSpec
-from phizer.s3client import Endpoint
 from phizer.stores.dir import DirStore
 from phizer.stores.s3 import S3Store
 from phizer.warm.freshness import _Times, load_freshness

@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from phizer.base.errors import PhizerError
+from phizer.base.models import CropBox, RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.render import render_all
-from phizer.errors import PhizerError
-from phizer.models import CropBox, RenderTarget, SizeSpec
 
 # Pillow warns about what mutated headers claim (sizes, EXIF tags past the end); expected here.
 pytestmark = [

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from phizer.base.errors import BadRequest
+from phizer.base.models import CropBox, Mode, SizeSpec
 from phizer.engine.geometry import check_crop, plan
-from phizer.errors import BadRequest
-from phizer.models import CropBox, Mode, SizeSpec
 
 W, H = 200, 100  # a non-square box, so a swapped axis shows up
 

@@ -32,9 +32,9 @@ from support.serve import Serve, decoded, dir_config, image_bytes, live, serve
 from support.servers import Origin
 from support.waiting import wait_until
 
+from phizer.base.urls import sign_url, signature
 from phizer.config import load_config
 from phizer.serve.app import create_app
-from phizer.urls import sign_url, signature
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from phizer.errors import OriginalNotFound
-from phizer.models import Original, OriginalInfo
-from phizer.s3client import Endpoint
+from phizer.base.errors import OriginalNotFound
+from phizer.base.models import Original, OriginalInfo
+from phizer.base.s3client import Endpoint
 from phizer.sources.cache import Cached, DiskCache, MemoryLRU
 from phizer.sources.cached import CachedOriginals
 from phizer.sources.chain import Chain

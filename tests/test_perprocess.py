@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from phizer.perprocess import PerProcess
+from phizer.base.perprocess import PerProcess
 
 
 def test_made_once_on_first_use() -> None:

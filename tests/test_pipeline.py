@@ -12,8 +12,8 @@ from pathlib import Path
 from PIL import Image
 from support.warm import dir_pipeline_config
 
-from phizer.errors import StoreError
-from phizer.models import SizeSpec, StoredInfo
+from phizer.base.errors import StoreError
+from phizer.base.models import SizeSpec, StoredInfo
 from phizer.pool.pipeline import Pipeline
 from phizer.pool.targets import make_targets
 from phizer.sources.build import build_source

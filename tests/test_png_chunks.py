@@ -10,11 +10,11 @@ import pytest
 from PIL import Image, PngImagePlugin
 from support.png import chunk
 
+from phizer.base.errors import Undecodable
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.png_chunks import SIGNATURE, without_skippable_chunks
 from phizer.engine.render import render_all
-from phizer.errors import Undecodable
-from phizer.models import RenderTarget, SizeSpec
 
 TARGET = RenderTarget(SizeSpec("s", 20, 10, "max"), "k.png")
 BOMB = zlib.compress(bytes(PngImagePlugin.MAX_TEXT_CHUNK + 1))  # ~1 KB that inflates past 1 MB

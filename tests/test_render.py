@@ -16,6 +16,8 @@ import simplejpeg
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 from support.png import chunk
 
+from phizer.base.errors import BadRequest, TooLarge, Undecodable, UnsupportedFormat
+from phizer.base.models import CropBox, Mode, Rendered, RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine import jpeg_eighths
 from phizer.engine import render as render_module
@@ -23,8 +25,6 @@ from phizer.engine import resample as resample_module
 from phizer.engine.decode import decode_scaled, eighths_for
 from phizer.engine.geometry import plan
 from phizer.engine.render import iter_renders, probe, render_all
-from phizer.errors import BadRequest, TooLarge, Undecodable, UnsupportedFormat
-from phizer.models import CropBox, Mode, Rendered, RenderTarget, SizeSpec
 
 OUT = OutputConfig()
 LIMITS = LimitsConfig()

@@ -16,11 +16,11 @@ import pytest
 from conftest import EDGECASES
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
+from phizer.base.errors import PhizerError
+from phizer.base.models import Rendered, RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.geometry import plan
 from phizer.engine.render import iter_renders, render_all
-from phizer.errors import PhizerError
-from phizer.models import Rendered, RenderTarget, SizeSpec
 
 OUT = OutputConfig()
 LIMITS = LimitsConfig()

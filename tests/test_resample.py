@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.render import render_all
 from phizer.engine.resample import RESAMPLER, resample
-from phizer.models import RenderTarget, SizeSpec
 from phizer.pool.jobs import MAX_RESAMPLE_THREADS, resample_threads
 
 LIMITS = LimitsConfig()
@@ -134,7 +134,7 @@ WITHOUT_WHEEL = r"""
 import io, sys
 sys.modules["cykooz_resizer"] = None  # `import cykooz_resizer` now raises ImportError
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.models import RenderTarget, SizeSpec
+from phizer.base.models import RenderTarget, SizeSpec
 from phizer.engine.render import render_all
 from phizer.engine.resample import RESAMPLER
 print(RESAMPLER)

@@ -18,12 +18,12 @@ from support.config import write_config
 from support.serve import Live, decoded, dir_config, image_bytes, live
 from support.waiting import wait_until
 
+from phizer.base.errors import Overloaded
+from phizer.base.urls import parse_url, sign_url
 from phizer.config import Config, load_config
-from phizer.errors import Overloaded
 from phizer.pool.jobs import JobResult, RenderJob, resample_threads, usable_cores
 from phizer.pool.workers import make_pool
 from phizer.serve.app import create_app
-from phizer.urls import parse_url, sign_url
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, TooLarge
+from phizer.base.errors import OriginalNotFound, OriginError, OriginTimeout, TooLarge
 from phizer.sources.chain import Chain
 from phizer.sources.dir import DirSource
 from phizer.sources.http import HttpSlave

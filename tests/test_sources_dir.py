@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from phizer.errors import BadRequest, OriginalNotFound, OriginError, TooLarge
-from phizer.paths import safe_path
+from phizer.base.errors import BadRequest, OriginalNotFound, OriginError, TooLarge
+from phizer.base.paths import safe_path
 from phizer.sources.dir import DirSource
 
 

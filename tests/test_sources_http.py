@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from phizer.errors import BadRequest, OriginalNotFound, OriginError, OriginTimeout, TooLarge
+from phizer.base.errors import BadRequest, OriginalNotFound, OriginError, OriginTimeout, TooLarge
 from phizer.sources.http import HttpSlave
 
 pytestmark = pytest.mark.slow

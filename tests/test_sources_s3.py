@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, TooLarge
-from phizer.s3client import Endpoint
+from phizer.base.errors import OriginalNotFound, OriginError, OriginTimeout, TooLarge
+from phizer.base.s3client import Endpoint
 from phizer.sources.s3 import S3Source
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phizer.errors import BadRequest, StoreError
+from phizer.base.errors import BadRequest, StoreError
 from phizer.stores.dir import DirStore
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from phizer.errors import BadRequest, StoreError
-from phizer.s3client import Endpoint
+from phizer.base.errors import BadRequest, StoreError
+from phizer.base.s3client import Endpoint
 from phizer.sources.s3 import S3Source
 from phizer.stores.s3 import S3Store
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
-from phizer.formats import INPUT_EXTENSIONS
-from phizer.models import CropBox
-from phizer.urls import (
+from phizer.base.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
+from phizer.base.formats import INPUT_EXTENSIONS
+from phizer.base.models import CropBox
+from phizer.base.urls import (
     RenderURL,
     check_original_path,
     format_of_key,

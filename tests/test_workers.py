@@ -20,9 +20,9 @@ from PIL import Image
 from support.waiting import wait_until
 from support.warm import dir_pipeline_config
 
+from phizer.base.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
+from phizer.base.models import OriginalInfo, SizeSpec, StoredInfo
 from phizer.config import Config, SourceConfig
-from phizer.errors import ConfigError, OriginalNotFound, Overloaded, WorkerDied
-from phizer.models import OriginalInfo, SizeSpec, StoredInfo
 from phizer.pool.jobs import JobResult, RenderJob, crc32, in_shard, worker_index
 from phizer.pool.pipeline import Pipeline
 from phizer.pool.processes import WorkerPool
@@ -334,7 +334,7 @@ from pathlib import Path
 from PIL import Image
 from phizer.config import CacheConfig, Config, SourceConfig
 from phizer.pool.jobs import RenderJob
-from phizer.models import SizeSpec
+from phizer.base.models import SizeSpec
 from phizer.pool.processes import WorkerPool
 from phizer.pool.targets import make_targets
 

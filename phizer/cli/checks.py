@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from phizer.base.errors import PhizerError
 from phizer.config import Config
-from phizer.errors import PhizerError
 from phizer.sources.build import build_master, build_slaves
 from phizer.stores.build import build_store
 

@@ -21,12 +21,12 @@ from typing import Any, NoReturn, TextIO, TypeVar
 import click
 
 from phizer import __version__
+from phizer.base.errors import ConfigError, PhizerError
+from phizer.base.formats import FORMAT_BY_EXTENSION, VARIANT_FORMATS
+from phizer.base.models import CropBox
+from phizer.base.paths import write_atomically
+from phizer.base.urls import format_of_key
 from phizer.config import Config, load_config
-from phizer.errors import ConfigError, PhizerError
-from phizer.formats import FORMAT_BY_EXTENSION, VARIANT_FORMATS
-from phizer.models import CropBox
-from phizer.paths import write_atomically
-from phizer.urls import format_of_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,7 +175,7 @@ def sizes(state: State) -> None:
 @reports_errors
 def sign(state: State, url_path: str) -> None:
     """Print the signed form of URL_PATH (e.g. /220x220/photos/a.jpg)."""
-    from phizer.urls import parse_url, sign_url
+    from phizer.base.urls import parse_url, sign_url
 
     config = state.config
     if not config.security.key:

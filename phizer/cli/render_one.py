@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from phizer.base.errors import TooLarge
+from phizer.base.models import CropBox, Rendered, SizeSpec
 from phizer.config import Config
 from phizer.engine.render import render_all
-from phizer.errors import TooLarge
-from phizer.models import CropBox, Rendered, SizeSpec
 from phizer.pool.targets import make_targets
 from phizer.sources.build import build_source
 

@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from phizer.base.errors import ConfigError
 from phizer.config.parse import parse_config
 from phizer.config.schema import CONFIG_ENV, Config
-from phizer.errors import ConfigError
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

@@ -11,6 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from phizer.base.errors import ConfigError
+from phizer.base.formats import INPUT_EXTENSIONS, VARIANT_FORMATS
+from phizer.base.models import SizeSpec
 from phizer.config.schema import (
     DEFAULT_SIZES,
     KEYS,
@@ -25,9 +28,6 @@ from phizer.config.schema import (
     SlaveConfig,
     SourceConfig,
 )
-from phizer.errors import ConfigError
-from phizer.formats import INPUT_EXTENSIONS, VARIANT_FORMATS
-from phizer.models import SizeSpec
 
 
 def parse_config(raw: Mapping[str, Any], source: str, base: Path) -> Config:

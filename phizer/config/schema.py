@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from phizer.errors import ConfigError
-from phizer.formats import INPUT_EXTENSIONS
-from phizer.models import Mode, SizeSpec
+from phizer.base.errors import ConfigError
+from phizer.base.formats import INPUT_EXTENSIONS
+from phizer.base.models import Mode, SizeSpec
 
 CONFIG_ENV = "PHIZER_CONFIG"
 MODES: dict[str, Mode] = {

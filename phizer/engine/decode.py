@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from phizer.base.errors import TooLarge, Undecodable, UnsupportedFormat
+from phizer.base.formats import ACCEPTED_FORMATS
 from phizer.config import LimitsConfig
 from phizer.engine import jpeg_eighths, png_chunks
 from phizer.engine.geometry import Box
-from phizer.errors import TooLarge, Undecodable, UnsupportedFormat
-from phizer.formats import ACCEPTED_FORMATS
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
+from phizer.base.models import SizeSpec
 from phizer.engine.colour import srgb_profile_bytes
-from phizer.models import SizeSpec
 
 # Formats that can carry an alpha band; JPEG renders are flattened onto the canvas colour.
 ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "GIF")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from phizer.errors import BadRequest
-from phizer.models import CropBox, SizeSpec
+from phizer.base.errors import BadRequest
+from phizer.base.models import CropBox, SizeSpec
 
 Box = tuple[float, float, float, float]
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from phizer.base.errors import BadRequest, PhizerError, Undecodable
+from phizer.base.formats import CONTENT_TYPE_BY_FORMAT, output_format
+from phizer.base.models import Rendered, RenderTarget
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine import png_chunks
 from phizer.engine.colour import to_working_mode
@@ -45,9 +48,6 @@ from phizer.engine.encode import (
 )
 from phizer.engine.geometry import Box, Plan, plan
 from phizer.engine.resample import resample
-from phizer.errors import BadRequest, PhizerError, Undecodable
-from phizer.formats import CONTENT_TYPE_BY_FORMAT, output_format
-from phizer.models import Rendered, RenderTarget
 
 __all__ = ["iter_renders", "probe", "render_all"]
 

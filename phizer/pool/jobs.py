@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from phizer.errors import Overloaded, PhizerError
-from phizer.models import OriginalInfo, RenderOutcome, RenderTarget
+from phizer.base.errors import Overloaded, PhizerError
+from phizer.base.models import OriginalInfo, RenderOutcome, RenderTarget
 
 if TYPE_CHECKING:  # the pipeline pulls in boto3 & co; only workers need it at run time
     from phizer.pool.pipeline import Pipeline

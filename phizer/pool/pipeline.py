@@ -10,11 +10,8 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from phizer.config import Config
-from phizer.engine import jpeg_eighths
-from phizer.engine.render import iter_renders
-from phizer.errors import StoreError
-from phizer.models import (
+from phizer.base.errors import StoreError
+from phizer.base.models import (
     Original,
     OriginalInfo,
     Rendered,
@@ -22,6 +19,9 @@ from phizer.models import (
     RenderTarget,
     StoredInfo,
 )
+from phizer.config import Config
+from phizer.engine import jpeg_eighths
+from phizer.engine.render import iter_renders
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores import RenderStore

@@ -43,8 +43,8 @@ from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import Any, Final
 
+from phizer.base.errors import PhizerError, WorkerDied
 from phizer.config import Config
-from phizer.errors import PhizerError, WorkerDied
 from phizer.pool.jobs import Admission, JobResult, RenderJob, run_job, worker_index
 from phizer.pool.malloc import keep_freed_memory
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from phizer.base.models import CropBox, RenderTarget, SizeSpec
+from phizer.base.urls import format_of_key, render_key
 from phizer.config import Config
-from phizer.models import CropBox, RenderTarget, SizeSpec
-from phizer.urls import format_of_key, render_key
 
 
 def make_targets(

@@ -12,8 +12,8 @@ import logging.handlers
 import sys
 from urllib.parse import quote
 
+from phizer.base.errors import ConfigError
 from phizer.config import ServerConfig
-from phizer.errors import ConfigError
 
 FORMAT = "%(asctime)s phizer %(message)s"
 SAFE = "/:@!$&'()*+,;=-._~"

@@ -27,7 +27,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from phizer import errors
+from phizer.base import errors
+from phizer.base.urls import content_type_of_key, parse_url
 from phizer.config import Config, ServerConfig, load_config
 from phizer.pool.workers import Pool
 from phizer.serve.access_log import close_access_logger, log_request, make_access_logger
@@ -36,7 +37,6 @@ from phizer.serve.misses import Misses
 from phizer.serve.responses import error_response, render_response, text_response
 from phizer.stores import RenderStore
 from phizer.stores.build import build_store
-from phizer.urls import content_type_of_key, parse_url
 
 logger = logging.getLogger(__name__)
 

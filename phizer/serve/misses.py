@@ -24,9 +24,10 @@ import threading
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
+from phizer.base.errors import OriginError, PhizerError
+from phizer.base.models import RenderOutcome, RenderTarget, SizeSpec
+from phizer.base.urls import RenderURL
 from phizer.config import Config
-from phizer.errors import OriginError, PhizerError
-from phizer.models import RenderOutcome, RenderTarget, SizeSpec
 from phizer.pool.jobs import (
     JobResult,
     RenderJob,
@@ -38,7 +39,6 @@ from phizer.pool.targets import make_targets
 from phizer.pool.workers import Pool
 from phizer.serve.metrics import Metrics
 from phizer.stores import RenderStore
-from phizer.urls import RenderURL
 
 logger = logging.getLogger(__name__)
 

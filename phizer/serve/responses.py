@@ -15,9 +15,9 @@ from werkzeug.http import unquote_etag
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import FileWrapper, wrap_file
 
+from phizer.base.errors import PhizerError
+from phizer.base.models import StoredInfo
 from phizer.config import ServerConfig
-from phizer.errors import PhizerError
-from phizer.models import StoredInfo
 from phizer.stores import StoredRender
 
 CHUNK = 64 * 1024

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from phizer.models import Original, OriginalInfo
+from phizer.base.models import Original, OriginalInfo
 
 
 class Source(Protocol):

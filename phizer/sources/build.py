@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from phizer.base.errors import ConfigError
 from phizer.config import Config
-from phizer.errors import ConfigError
 from phizer.sources import Originals, Source
 from phizer.sources.cache import DiskCache, MemoryLRU
 from phizer.sources.cached import CachedOriginals
@@ -29,7 +29,7 @@ def build_master(config: Config) -> Source:
     if master.type == "s3":
         # Imported here: boto3 is slow to import, in every process that imports it, and a
         # dir master never needs it (see stores/build.py).
-        from phizer.s3client import Endpoint
+        from phizer.base.s3client import Endpoint
         from phizer.sources.s3 import S3Source
 
         endpoint = Endpoint(master.bucket, master.region, master.endpoint_url, limits.fetch_timeout)

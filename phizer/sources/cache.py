@@ -36,9 +36,9 @@ from pathlib import Path
 
 from cachetools import LRUCache
 
-from phizer.errors import StoreError
-from phizer.models import Original
-from phizer.paths import TEMP_SUFFIX, write_atomically
+from phizer.base.errors import StoreError
+from phizer.base.models import Original
+from phizer.base.paths import TEMP_SUFFIX, write_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from phizer.errors import OriginalNotFound, OriginError
-from phizer.models import Original, OriginalInfo
+from phizer.base.errors import OriginalNotFound, OriginError
+from phizer.base.models import Original, OriginalInfo
 from phizer.sources.cache import Cached, DiskCache, MemoryLRU
 from phizer.sources.chain import Chain
 

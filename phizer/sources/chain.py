@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from phizer.errors import (
+from phizer.base.errors import (
     BadRequest,
     OriginalNotFound,
     OriginError,
@@ -24,8 +24,8 @@ from phizer.errors import (
     PhizerError,
     TooLarge,
 )
-from phizer.models import Original, OriginalInfo
-from phizer.perprocess import PerProcess
+from phizer.base.models import Original, OriginalInfo
+from phizer.base.perprocess import PerProcess
 from phizer.sources import Source
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Chain:
         self.slaves = tuple(slaves)
         self.failover = failover
         self._threads = min(MAX_THREADS, THREADS_PER_SLAVE * len(self.slaves))
-        # The slave pool, one per process (see `phizer.perprocess`).
+        # The slave pool, one per process (see `phizer.base.perprocess`).
         self._pool = PerProcess(
             lambda: ThreadPoolExecutor(self._threads, thread_name_prefix="phizer-slave")
         )

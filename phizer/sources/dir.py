@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from phizer.errors import OriginalNotFound, OriginError, TooLarge
-from phizer.models import Original, OriginalInfo
-from phizer.paths import file_etag, safe_path
+from phizer.base.errors import OriginalNotFound, OriginError, TooLarge
+from phizer.base.models import Original, OriginalInfo
+from phizer.base.paths import file_etag, safe_path
 
 logger = logging.getLogger(__name__)
 

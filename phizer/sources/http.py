@@ -24,10 +24,10 @@ from email.utils import parsedate_to_datetime
 import requests
 import urllib3.exceptions
 
-from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
-from phizer.models import Original, OriginalInfo
-from phizer.paths import safe_path
-from phizer.perprocess import PerProcess
+from phizer.base.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
+from phizer.base.models import Original, OriginalInfo
+from phizer.base.paths import safe_path
+from phizer.base.perprocess import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class HttpSlave:
         base = urllib.parse.urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
         # One pooled session per slave (keep-alive across fetches) and per process: a forked
-        # child must not share the parent's sockets (see `phizer.perprocess`).
+        # child must not share the parent's sockets (see `phizer.base.perprocess`).
         self._sessions = PerProcess(_session)
 
     @property

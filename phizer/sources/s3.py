@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
-from phizer.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
-from phizer.models import Original, OriginalInfo
-from phizer.paths import normalise_prefix, safe_path
-from phizer.s3client import Endpoint, LazyClient, classify
+from phizer.base.errors import OriginalNotFound, OriginError, OriginTimeout, PhizerError, TooLarge
+from phizer.base.models import Original, OriginalInfo
+from phizer.base.paths import normalise_prefix, safe_path
+from phizer.base.s3client import Endpoint, LazyClient, classify
 
 logger = logging.getLogger(__name__)
 

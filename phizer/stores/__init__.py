@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from phizer.models import StoredInfo
+from phizer.base.models import StoredInfo
 
 
 @dataclass

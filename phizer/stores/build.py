@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from phizer.base.errors import ConfigError
 from phizer.config import Config
-from phizer.errors import ConfigError
 from phizer.stores import RenderStore
 from phizer.stores.dir import DirStore
 
@@ -17,7 +17,7 @@ def build_store(config: Config) -> RenderStore:
     if store.type == "s3":
         # Imported here: boto3 is slow to import, and every process (each render worker,
         # each CLI run) would pay for it without ever talking to S3 otherwise.
-        from phizer.s3client import Endpoint
+        from phizer.base.s3client import Endpoint
         from phizer.stores.s3 import S3Store
 
         timeout = config.limits.fetch_timeout

@@ -19,11 +19,11 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from phizer.errors import StoreError
-from phizer.models import StoredInfo
-from phizer.paths import file_etag, is_temp, safe_path, write_atomically
+from phizer.base.errors import StoreError
+from phizer.base.models import StoredInfo
+from phizer.base.paths import file_etag, is_temp, safe_path, write_atomically
+from phizer.base.urls import content_type_of_key
 from phizer.stores import StoredRender
-from phizer.urls import content_type_of_key
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any, BinaryIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from phizer.errors import StoreError
-from phizer.models import StoredInfo
-from phizer.paths import normalise_prefix, safe_path
-from phizer.s3client import Endpoint, LazyClient, classify
+from phizer.base.errors import StoreError
+from phizer.base.models import StoredInfo
+from phizer.base.paths import normalise_prefix, safe_path
+from phizer.base.s3client import Endpoint, LazyClient, classify
 from phizer.stores import StoredRender
 
 logger = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from phizer.base.models import SizeSpec
 from phizer.config import Config
-from phizer.models import SizeSpec
 from phizer.pool.jobs import in_shard
 from phizer.stores import RenderStore
 

@@ -26,16 +26,16 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TextIO
 
+from phizer.base.errors import ConfigError, OriginalNotFound, PhizerError
+from phizer.base.formats import VARIANT_FORMATS
+from phizer.base.models import OriginalInfo, RenderTarget, SizeSpec
+from phizer.base.urls import check_original_path
 from phizer.config import Config
-from phizer.errors import ConfigError, OriginalNotFound, PhizerError
-from phizer.formats import VARIANT_FORMATS
-from phizer.models import OriginalInfo, RenderTarget, SizeSpec
 from phizer.pool.jobs import JobResult, RenderJob, in_shard, usable_cores
 from phizer.pool.targets import make_targets
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores.build import build_store
-from phizer.urls import check_original_path
 from phizer.warm.freshness import Freshness, load_freshness
 from phizer.warm.progress import Progress
 from phizer.warm.tally import Interrupt, Tally, Window

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from phizer.models import RenderTarget
+from phizer.base.models import RenderTarget
 from phizer.pool.jobs import JobResult
 from phizer.warm.progress import Counts, status_line
 

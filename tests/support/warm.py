@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from phizer.base.models import SizeSpec
 from phizer.config import CacheConfig, Config, SourceConfig
-from phizer.models import SizeSpec
 from support.config import write_config
 
 SIZES_TOML = """

@@ -27,7 +27,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from phizer.perprocess import PerProcess
+from phizer.base.perprocess import PerProcess
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,7 +80,7 @@ def make_client(endpoint: Endpoint) -> S3Client:
 
 
 class LazyClient:
-    """One client per process, made on first use (see `phizer.perprocess`)."""
+    """One client per process, made on first use (see `phizer.base.perprocess`)."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from phizer.errors import BadRequest
+from phizer.base.errors import BadRequest
 
 MAX_PATH_LENGTH = 1024
 # A file being written is named `.NAME.XXXXXXXX.tmp` beside its target: hidden, and never a

@@ -58,14 +58,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from phizer.errors import BadRequest, BadSignature, ConfigError, NotFound
-from phizer.formats import (
+from phizer.base.errors import BadRequest, BadSignature, ConfigError, NotFound
+from phizer.base.formats import (
     CONTENT_TYPE_BY_FORMAT,
     FORMAT_BY_EXTENSION,
     INPUT_EXTENSIONS,
     VARIANT_FORMATS,
 )
-from phizer.models import CropBox
+from phizer.base.models import CropBox
 
 SIGN_MODES = ("none", "crop", "all")
 MAX_URL_BYTES = 1024
