@@ -4,7 +4,7 @@ until the decoder has proven otherwise.
 The server has two render workers, a dir master full of hostile files, and a loopback slave
 that can also stream forever or trickle. Each original gets its documented status (the
 shared MANIFEST.tsv for the edge-case files, under their own name and under a `.jpg` name,
-since refusals come from the content; DESIGN.md's 413/415/422/504 for the rest), quickly;
+since refusals come from the content; the documented 413/415/422/504 for the rest), quickly;
 after each test the same worker processes are alive (no worker died of an original),
 /healthz says ok, and the resident memory of the server and of each worker (from /proc) is
 within a fixed allowance of what it was after a normal render.

@@ -23,7 +23,7 @@ FETCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 
 
 class Metrics:
-    """Counters and histograms named as DESIGN.md promises; one instance per app."""
+    """Counters and histograms under the names docs/serve.md documents; one instance per app."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
