@@ -3,7 +3,9 @@ the file, the key and the bad value."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,22 @@ def test_the_reference_documents_every_config_key() -> None:
 def test_every_example_config_loads() -> None:
     for path in sorted((REPO / "configs").glob("*.toml")):
         load_config(path, environ={})
+
+
+def test_the_reference_gives_the_defaults_the_code_has() -> None:
+    """The defaults are written once, in the dataclasses; the reference's values must be
+    theirs (a test, since the reference is prose around a TOML example)."""
+    page = (REPO / "docs" / "configuration.md").read_text()
+    block = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    documented = tomllib.loads(block)
+    defaults = load_config(None, environ={})
+    for section in ("server", "limits", "security", "output"):
+        table = dataclasses.asdict(getattr(defaults, section))
+        for key, value in documented[section].items():
+            code = table[key]
+            assert (list(code) if isinstance(code, tuple) else code) == value, (section, key)
+    for key in ("max_bytes", "memory_bytes"):
+        assert documented["cache"][key] == getattr(defaults.cache, key), key
+    for table_name in ("master", "store"):
+        for key in ("type", "bucket", "prefix", "region"):
+            assert documented[table_name][key] == getattr(getattr(defaults, table_name), key)
