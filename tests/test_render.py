@@ -724,6 +724,61 @@ def test_frame_cap_comes_from_the_limits() -> None:
     assert got.info.get("duration") == 70
 
 
+def moving(fmt: str, frames: int = 3, loop: int | None = 2) -> bytes:
+    """An animation of `frames` frames, each its own colour and duration, with transparency
+    in the last (an animation format must keep both)."""
+    colours = [(230, 20, 20, 255), (20, 230, 20, 255), (20, 20, 230, 128), (200, 200, 20, 255)]
+    images = [Image.new("RGBA", (60, 40), colours[i % 4]) for i in range(frames)]
+    extra: dict[str, Any] = {"loop": loop} if loop is not None else {}
+    durations = [100 * (i + 1) for i in range(frames)]
+    return encoded(
+        images[0], fmt, save_all=True, append_images=images[1:], duration=durations, **extra
+    )
+
+
+def timing(im: Image.Image) -> tuple[int, list[int], list[tuple[int, ...]]]:
+    """(frames, each frame's duration, each frame's middle pixel), as a browser would play."""
+    durations, pixels = [], []
+    for index in range(getattr(im, "n_frames", 1)):
+        im.seek(index)
+        im.load()
+        durations.append(int(im.info.get("duration", 0)))
+        pixel = im.convert("RGBA").getpixel((im.width // 2, im.height // 2))
+        assert isinstance(pixel, tuple)
+        pixels.append(pixel)
+    return len(durations), durations, pixels
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "AVIF", "WEBP", "GIF"])
+def test_every_animation_format_keeps_its_frames_and_timing(fmt: str) -> None:
+    """An APNG, an animated AVIF, WebP and GIF render as animations of the same frames, in
+    the same order, for the same time each; the frame cap bounds them as it does a GIF."""
+    data = moving(fmt)
+    [r] = render_all(data, [target("max", 30, 30)], OUT, LIMITS)
+    got = decoded(r)
+    assert got.format == fmt
+    assert got.size == (30, 20)
+    frames, durations, pixels = timing(got)
+    assert (frames, durations) == (3, [100, 200, 300])
+    colours = [(230, 20, 20), (20, 230, 20), (20, 20, 230)]
+    for pixel, colour in zip(pixels, colours, strict=True):
+        assert max(abs(a - b) for a, b in zip(pixel[:3], colour, strict=True)) < 40
+    if fmt != "GIF":  # GIF has one transparent index, not partial alpha
+        assert 100 < pixels[2][3] < 160  # the last frame's alpha, kept
+    with pytest.raises(TooLarge):
+        render_all(data, [target("max", 30, 30)], OUT, LimitsConfig(max_frames=2))
+
+
+def test_an_animation_that_plays_once_plays_once_in_every_format() -> None:
+    """A GIF without a loop count plays once; WebP, APNG and AVIF would loop forever unless
+    told, so its renders in those formats say once."""
+    data = moving("GIF", loop=None)
+    assert "loop" not in Image.open(io.BytesIO(data)).info
+    for fmt in ("WEBP", "PNG"):
+        [r] = render_all(data, [target("max", 30, 30, format=fmt)], OUT, LIMITS)
+        assert decoded(r).info.get("loop") == 1, fmt
+
+
 def test_animation_to_jpeg_is_its_first_frame() -> None:
     [r] = render_all(animated_gif(3), [target("max", 30, 30, format="JPEG")], OUT, LIMITS)
     assert decoded(r).size == (30, 20)

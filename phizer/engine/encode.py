@@ -13,15 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from phizer.base.models import SizeSpec
 from phizer.engine.colour import srgb_profile_bytes
 
 # Formats that can carry an alpha band; JPEG renders are flattened onto the canvas colour.
 ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "GIF")
-# Formats whose animation phizer keeps; other outputs of an animation get its first frame.
-ANIMATION_FORMATS = ("GIF", "WEBP")
+# Formats whose animation phizer keeps (PNG as APNG); other outputs of an animation get its
+# first frame.
+ANIMATION_FORMATS = ("GIF", "WEBP", "PNG", "AVIF")
 # AVIF's default speed (6) is slow on big renders; 7 encodes much faster for files only a
 # little bigger.
 AVIF_SPEED = 7
@@ -122,13 +123,20 @@ def encode_animation(
     """An animated render. Each frame is a complete picture (Pillow composites the
     original's frames): opaque frames are left in place so the GIF encoder stores only what
     changed, frames with transparent pixels are cleared before the next so nothing of an
-    earlier frame shows through them."""
+    earlier frame shows through them; an APNG frame replaces the whole canvas, its
+    transparency included. An original that plays once (a GIF without a loop count) plays
+    once in every format: WebP, APNG and AVIF loop forever unless told."""
     out = io.BytesIO()
     extra: dict[str, Any] = {"duration": list(animation.durations)}
     if animation.loop is not None:
         extra["loop"] = animation.loop
+    elif fmt != "GIF":
+        extra["loop"] = 1
     if fmt == "GIF":
         extra["disposal"] = 1 if all(_opaque(f) for f in frames) else 2
+    if fmt == "PNG":
+        extra["disposal"] = PngImagePlugin.Disposal.OP_NONE
+        extra["blend"] = PngImagePlugin.Blend.OP_SOURCE
     first, *rest = frames
     first.save(out, fmt, save_all=True, append_images=rest, **_options(fmt, size), **extra)
     return out.getvalue()
