@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from support.edgecases import expectation
 
 from phizer import __version__
 from phizer.cli.main import main
@@ -134,7 +135,7 @@ def test_render_from_the_master(runner: CliRunner, edgecases: Path) -> None:
 def test_every_edge_case_through_phizer_render(runner: CliRunner, edgecases: Path) -> None:
     """MANIFEST.tsv's verdict holds through the CLI, and refusals hold under a .jpg name."""
     for row in manifest(edgecases):
-        name, expects = row["filename"], row["phizer_expects"]
+        name, expects = row["filename"], expectation(row)
         copy = Path("as-jpg.jpg")
         shutil.copy(edgecases / name, copy)
         for source in (str(edgecases / name), str(copy)):

@@ -25,6 +25,7 @@ import pytest
 from conftest import EDGECASES
 from PIL import Image
 from support.config import write_config
+from support.edgecases import expectation
 from support.serve import Serve, decoded, dir_config, image_bytes, serve
 from support.servers import Origin
 from test_render_edgecases import ROWS, allowed_statuses
@@ -116,7 +117,7 @@ def edgecase_cases() -> list[tuple[str, str, set[int]]]:
     and always under a `.jpg` name."""
     cases = []
     for row in ROWS:
-        if row.get("phizer_expects") != "refuse":
+        if expectation(row) != "refuse":
             continue
         name, allowed = row["filename"], allowed_statuses(row)
         stem, _, ext = name.rpartition(".")

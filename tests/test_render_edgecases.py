@@ -15,6 +15,7 @@ from typing import cast
 import pytest
 from conftest import EDGECASES
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
+from support.edgecases import expectation
 
 from phizer.base.errors import PhizerError
 from phizer.base.models import Rendered, RenderTarget, SizeSpec
@@ -65,7 +66,7 @@ def allowed_statuses(row: dict[str, str]) -> set[int]:
 @pytest.mark.parametrize("row", ROWS, ids=[r["filename"] for r in ROWS])
 def test_manifest_outcome(row: dict[str, str], edgecases: Path) -> None:
     data = (edgecases / row["filename"]).read_bytes()
-    expects = row["phizer_expects"]
+    expects = expectation(row)
     started = time.monotonic()
     if expects == "refuse":
         with pytest.raises(PhizerError) as info:

@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from phizer.base.errors import BadRequest, BadSignature, ConfigError, NotFound, PhizerError
-from phizer.base.formats import INPUT_EXTENSIONS
+from phizer.base.formats import INPUT_EXTENSIONS, writes
 from phizer.base.models import CropBox
 from phizer.base.urls import (
     RenderURL,
@@ -26,7 +26,7 @@ from phizer.base.urls import (
     signature,
 )
 
-EXTS = ("jpg", "jpeg", "png", "gif", "webp", "avif")
+EXTS = INPUT_EXTENSIONS
 KEY = "s3cret"
 SLOW = settings(max_examples=300, deadline=None)
 
@@ -470,6 +470,9 @@ def render_urls(draw: st.DrawFn) -> RenderURL:
         x1, y1 = draw(st.integers(0, 99998)), draw(st.integers(0, 99998))
         crop = CropBox(x1, y1, draw(st.integers(x1 + 1, 99999)), draw(st.integers(y1 + 1, 99999)))
     variant = draw(st.sampled_from([None, "webp", "avif", "jpg", "png"]))
+    # An original in a format renders are not written in (HEIC) is always asked for as a
+    # variant: its plain URL is a 404 (see test_a_heic_original_is_asked_for_as_a_variant).
+    assume(variant is not None or writes(ext.lower()))
     size = st.integers(1, 99999)
     try:
         return RenderURL(draw(size), draw(size), path, crop, variant)
@@ -529,3 +532,15 @@ def test_signed_parsing_raises_only_phizer_errors(tail: str, sign: str) -> None:
             parse(url, key=KEY, sign=sign)
         except PhizerError:
             pass
+
+
+def test_a_heic_original_is_asked_for_as_a_variant() -> None:
+    """Browsers cannot show HEIC: its renders are variants (`a.heic.jpg`), and the plain URL
+    is a 404 whose message names the form to ask for."""
+    exts = ("jpg", "heic")
+    with pytest.raises(NotFound, match=r"ask for /220x220/photos/a\.heic\.jpg"):
+        parse_url("/220x220/photos/a.heic", extensions=exts)
+    url = parse_url("/220x220/photos/a.heic.jpg", extensions=exts)
+    assert (url.path, url.variant, url.key) == ("photos/a.heic", "jpg", "220x220/photos/a.heic.jpg")
+    assert format_of_key(url.key) == "JPEG"
+    assert parse_url("/220x220/photos/a.heic.webp", extensions=exts).variant == "webp"

@@ -61,9 +61,11 @@ from dataclasses import dataclass
 from phizer.base.errors import BadRequest, BadSignature, ConfigError, NotFound
 from phizer.base.formats import (
     CONTENT_TYPE_BY_FORMAT,
+    DEFAULT_VARIANT,
     FORMAT_BY_EXTENSION,
     INPUT_EXTENSIONS,
     VARIANT_FORMATS,
+    writes,
 )
 from phizer.base.models import CropBox
 
@@ -137,6 +139,12 @@ def parse_url(
     if key and not signed and (sign == "all" or (sign == "crop" and url.crop is not None)):
         raise BadSignature("this URL needs a signature")
     _check_extension(url.path, extensions)
+    if url.variant is None and not writes(extension_of(url.path)):
+        shown = RenderURL(url.width, url.height, url.path, url.crop, DEFAULT_VARIANT)
+        raise NotFound(
+            f"a .{extension_of(url.path)} original is rendered in a format browsers show: "
+            f"ask for {format_url(shown)}"
+        )
     return url
 
 

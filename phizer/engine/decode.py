@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pillow_heif
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from phizer.base.errors import TooLarge, Undecodable, UnsupportedFormat
@@ -39,6 +40,13 @@ logger = logging.getLogger(__name__)
 # short; `Image.open(formats=...)` then finds them all registered.
 for _plugin in ("Jpeg", "Png", "Gif", "WebP", "Avif"):
     importlib.import_module(f"PIL.{_plugin}ImagePlugin")
+# HEIC/HEIF through pillow-heif, which registers its plugin the same way. It applies the
+# file's rotation and mirroring as it opens (resetting the EXIF orientation to 1), so the
+# image and its header are upright already. One decode thread: a job keeps to its core, and
+# the image's auxiliary pictures (thumbnails, depth maps) are never read.
+pillow_heif.register_heif_opener(
+    thumbnails=False, depth_images=False, aux_images=False, decode_threads=1
+)
 
 # The formats whose frames phizer counts (and keeps, where the output format can hold them).
 ANIMATED_FORMATS = ("GIF", "WEBP", "AVIF", "PNG")
@@ -69,7 +77,6 @@ _OTHER_FORMATS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
         ("EPS", rb"\A(%!PS|\xc5\xd0\xd3\xc6)"),
         ("PDF", rb"\A%PDF-"),
         ("FLI", rb"\A.{4}[\x11\x12]\xaf"),
-        ("HEIF", rb"\A.{4}ftyp(heic|heix|hevc|hevx|heim|heis|mif1|msf1|mif2)"),
         ("ICO", rb"\A\x00\x00[\x01\x02]\x00"),
         ("QOI", rb"\Aqoif"),
         ("DDS", rb"\ADDS "),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from phizer.base.formats import DEFAULT_VARIANT, writes
 from phizer.base.models import CropBox, RenderTarget, SizeSpec
-from phizer.base.urls import format_of_key, render_key
+from phizer.base.urls import extension_of, format_of_key, render_key
 from phizer.config import Config
 
 
@@ -22,11 +23,17 @@ def make_targets(
     crop: CropBox | None = None,
 ) -> list[RenderTarget]:
     """Targets for `path`: every size (default: all configured) times every format variant
-    (None = the format `path`'s extension names; "webp" = the `.webp` variant). Each render
-    is in the format its key's extension names (see `format_of_key`)."""
-    out = []
+    (None = the format `path`'s extension names, or JPEG for an original in a format renders
+    are not written in, a HEIC; "webp" = the `.webp` variant). Each render is in the format
+    its key's extension names (see `format_of_key`)."""
+    own = None if writes(extension_of(path)) else DEFAULT_VARIANT
+    out: list[RenderTarget] = []
+    seen: set[str] = set()
     for variant in variants:
         for size in config.sizes if sizes is None else sizes:
-            key = render_key(size.width, size.height, path, crop=crop, variant=variant)
-            out.append(RenderTarget(size=size, key=key, crop=crop, format=format_of_key(key)))
+            chosen = own if variant is None else variant
+            key = render_key(size.width, size.height, path, crop=crop, variant=chosen)
+            if key not in seen:
+                seen.add(key)
+                out.append(RenderTarget(size=size, key=key, crop=crop, format=format_of_key(key)))
     return out
