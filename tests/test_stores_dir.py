@@ -30,6 +30,18 @@ def test_put_then_open_and_stat(tmp_path: Path) -> None:
     assert opened.info == info
 
 
+def test_a_file_name_as_long_as_a_url_segment_may_be_is_stored(tmp_path: Path) -> None:
+    """A path segment may be 250 bytes (the URL grammar's limit): its write, temp file
+    included, must stay within the file system's 255-byte names."""
+    key = "220x220/" + "a" * 246 + ".jpg"
+    store = DirStore(tmp_path)
+    store.put(key, b"render", "image/jpeg")
+    stored = store.open(key)
+    assert stored is not None
+    with stored.body as body:
+        assert body.read() == b"render"
+
+
 def test_variant_content_type(tmp_path: Path) -> None:
     info = DirStore(tmp_path).put("1x1/a.jpg.webp", b"W", "image/webp")
     assert info.content_type == "image/webp"

@@ -15,8 +15,8 @@ from pathlib import Path
 from phizer.base.errors import BadRequest
 
 MAX_PATH_LENGTH = 1024
-# A file being written is named `.NAME.XXXXXXXX.tmp` beside its target: hidden, and never a
-# name a reader asks for, so listings skip it and a killed writer's leftovers are known.
+# A file being written is named `.XXXXXXXX.tmp` beside its target: hidden, and never a name
+# a reader asks for, so listings skip it and a killed writer's leftovers are known.
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 
@@ -71,9 +71,9 @@ def write_atomically(
     is made 0600). The temp file is removed when anything fails; OSError is the caller's to
     translate."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX
-    )
+    # The temp name is short whatever the target's: a 250-byte file name (the longest a
+    # path segment may be) plus a prefix and suffix would pass the file system's limit.
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
