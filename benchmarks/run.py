@@ -55,7 +55,7 @@ from benchmarks.targets import report_targets
 from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig, load_config
 from phizer.engine.render import iter_renders, render_all
-from phizer.engine.resample import RESAMPLER
+from phizer.engine.resample import resampler_name
 from phizer.pool.jobs import resample_threads, usable_cores
 from phizer.pool.pipeline import Pipeline
 from phizer.pool.targets import make_targets
@@ -216,7 +216,8 @@ def per_corpus(result: dict[str, float], args: argparse.Namespace) -> dict[str, 
 
 def report_engine(e: dict[str, Any], photos: int, web_photos: int, copies: int) -> None:
     cpu, warm = e["cpu"], e["warm"]
-    print(f"\nengine, one core, CPU seconds (best of rounds); Pillow {e['pillow']}, {RESAMPLER}")
+    resampler = resampler_name()
+    print(f"\nengine, one core, CPU seconds (best of rounds); Pillow {e['pillow']}, {resampler}")
     print(f"  (warm: CPU of warming the corpus {copies} times over, divided by {copies})")
     for title, prefix, rows in (
         (f"bench corpus, {photos} photos x 4 sizes", "", ENGINE_ROWS),

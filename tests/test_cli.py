@@ -16,7 +16,7 @@ from support.edgecases import expectation
 
 from phizer import __version__
 from phizer.cli.main import main
-from phizer.engine.resample import RESAMPLER
+from phizer.engine.resample import resampler_name
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.output
-    assert f"resampler: {RESAMPLER}" in result.output
+    assert f"resampler: {resampler_name()}" in result.output
 
 
 def test_sizes_lists_the_defaults(runner: CliRunner) -> None:
@@ -174,7 +174,7 @@ def test_check_reports_each_part(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "master: ok" in result.output
     assert "store: ok" in result.output
-    assert f"resampler: {RESAMPLER}" in result.output
+    assert f"resampler: {resampler_name()}" in result.output
 
 
 def test_check_fails_for_an_unreachable_slave(runner: CliRunner, tmp_path: Path) -> None:

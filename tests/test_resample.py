@@ -19,7 +19,7 @@ from PIL import Image, ImageChops, ImageDraw
 from phizer.base.models import RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine.render import render_all
-from phizer.engine.resample import RESAMPLER, resample
+from phizer.engine.resample import resample, resampler_name
 from phizer.pool.jobs import MAX_RESAMPLE_THREADS, resample_threads
 
 LIMITS = LimitsConfig()
@@ -129,7 +129,7 @@ def test_the_resampler_in_use_is_named() -> None:
     """The name `phizer --version` prints says which resampler this install runs."""
     installed = importlib.util.find_spec("cykooz_resizer") is not None
     expected = "fast_image_resize (cykooz-resizer " if installed else "Pillow LANCZOS"
-    assert RESAMPLER.startswith(expected)
+    assert resampler_name().startswith(expected)
 
 
 # The engine with fast_image_resize unavailable, as on a platform its wheel does not cover:
@@ -140,8 +140,8 @@ sys.modules["cykooz_resizer"] = None  # `import cykooz_resizer` now raises Impor
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.base.models import RenderTarget, SizeSpec
 from phizer.engine.render import render_all
-from phizer.engine.resample import RESAMPLER
-print(RESAMPLER)
+from phizer.engine.resample import resampler_name
+print(resampler_name())
 data = sys.stdin.buffer.read()
 sizes = [SizeSpec("m", 800, 800, "max"), SizeSpec("f", 220, 220, "fill")]
 for r in render_all(data, [RenderTarget(s, s.name) for s in sizes], OutputConfig(),

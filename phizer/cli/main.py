@@ -153,9 +153,9 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 def _print_version(ctx: click.Context, asked: bool) -> None:
     if not asked:
         return
-    from phizer.engine.resample import RESAMPLER  # imports Pillow: only when asked
+    from phizer.engine.resample import resampler_name  # imports Pillow: only when asked
 
-    click.echo(f"phizer, version {__version__}\nresampler: {RESAMPLER}")
+    click.echo(f"phizer, version {__version__}\nresampler: {resampler_name()}")
     ctx.exit()
 
 
@@ -190,11 +190,11 @@ def sign(state: State, url_path: str) -> None:
 def check(state: State) -> None:
     """Validate the config and reach the master, each slave and the render store."""
     from phizer.cli.checks import run_checks
-    from phizer.engine.resample import RESAMPLER
+    from phizer.engine.resample import resampler_name
 
     config = state.config
     click.echo(f"config: ok ({config.source}, {len(config.sizes)} sizes)")
-    click.echo(f"resampler: {RESAMPLER}")
+    click.echo(f"resampler: {resampler_name()}")
     failures = 0
     for name, ok, line in run_checks(config):
         click.echo(f"{name}: {'ok' if ok else 'FAILED'}: {line}")

@@ -7,7 +7,7 @@ Pillow's LANCZOS otherwise: another mode, or a platform the wheel does not cover
 aarch64, musl), where pyproject's environment marker leaves it out and the import fails.
 Both are the same filter, LANCZOS with a support of 3, taking the same fractional source
 box, so a render is the same picture either way, to within rounding between the two
-passes. `RESAMPLER` names the one in use (`phizer --version`, `phizer check`).
+passes. `resampler_name()` names the one in use (`phizer --version`, `phizer check`).
 
 A serve miss is one client waiting on one worker, and on an idle machine the other cores sit
 unused: `threads` > 1 hands the resample to that many threads of the library's own pool,
@@ -16,7 +16,6 @@ which splits the rows between them (the result is the same, pixel for pixel).
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any
 
 from PIL import Image
@@ -38,15 +37,16 @@ FAST_MODES = ("L", "RGB", "RGBA")
 MIN_SPLIT_PIXELS = 512 * 512
 
 
-def _describe() -> str:
+def resampler_name() -> str:
+    """Which resampler this install runs, for `phizer --version` and `phizer check` (asked
+    only then: the package metadata is not read by every worker that imports this)."""
     if _fir is None:
         return "Pillow LANCZOS"
-    version = importlib.metadata.version("cykooz-resizer")
+    from importlib import metadata
+
+    version = metadata.version("cykooz-resizer")
     simd = _fir.Resizer().cpu_extensions.name
     return f"fast_image_resize (cykooz-resizer {version}, {simd}); Pillow LANCZOS for other modes"
-
-
-RESAMPLER = _describe()
 
 
 def resample(im: Image.Image, box: Box, size: tuple[int, int], threads: int = 1) -> Image.Image:
