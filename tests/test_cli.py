@@ -80,6 +80,30 @@ def test_render_to_stdout_and_by_dimensions(runner: CliRunner, edgecases: Path) 
         assert (img.format, img.size) == ("PNG", (128, 128))
 
 
+def test_render_into_a_pipe_writes_through_it_and_leaves_it_a_pipe(
+    runner: CliRunner, edgecases: Path, tmp_path: Path
+) -> None:
+    """`-o /dev/null` or a named pipe is written to, never replaced by a file (an atomic
+    write's rename would put a regular file where the device was)."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = runner.invoke(
+        main, ["render", str(edgecases / "hopper.png"), "thumb", "-o", str(fifo)]
+    )
+    reader.join(10)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    with Image.open(io.BytesIO(received[0])) as img:
+        assert img.size == (120, 120)
+
+
 def test_render_crop_and_format_variant(runner: CliRunner, edgecases: Path) -> None:
     args = ["render", str(edgecases / "hopper.jpg"), "thumb", "--crop", "0,0,64,32"]
     result = runner.invoke(main, [*args, "--format", "webp", "-o", "out.webp"])

@@ -247,7 +247,10 @@ def render(
         if out
         else Path(default_output_name(path, spec.dimensions, rendered.content_type))
     )
-    write_atomically(target, rendered.data)
+    if target.exists() and not target.is_file():
+        target.write_bytes(rendered.data)  # a device or pipe (/dev/null): never replace it
+    else:
+        write_atomically(target, rendered.data)
     click.echo(
         f"{target} ({rendered.width}x{rendered.height}, {len(rendered.data)} bytes)", err=True
     )
