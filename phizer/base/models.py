@@ -106,6 +106,14 @@ class StoredInfo:
 
 
 @dataclass(frozen=True)
+class KeyFailure:
+    """A store key an operation could not carry out, and why (a store's message)."""
+
+    key: str
+    message: str
+
+
+@dataclass(frozen=True)
 class RenderOutcome:
     """One render as the pipeline made and stored it: what warm tallies, and what serve
     answers a miss with. `data` and `info` (the store's answer to the write, so a miss

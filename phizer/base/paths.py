@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from phizer.base.errors import BadRequest
@@ -43,6 +43,15 @@ def safe_path(path: str, *, prefix: bool = False) -> str:
     return path
 
 
+def read_paths(lines: Iterable[str]) -> Iterator[str]:
+    """Paths one a line (`--from-file`), streamed; blank lines and `#` comments are skipped
+    (no original's path has a `#`)."""
+    for line in lines:
+        path = line.strip()
+        if path and not path.startswith("#"):
+            yield path
+
+
 def file_etag(st: os.stat_result) -> str:
     """A validator that changes whenever the file is rewritten (mtime or size)."""
     return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
@@ -70,10 +79,7 @@ def write_atomically(
     file or the whole new one, never a part. `mode`: the file's permission bits (a temp file
     is made 0600). The temp file is removed when anything fails; OSError is the caller's to
     translate."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The temp name is short whatever the target's: a 250-byte file name (the longest a
-    # path segment may be) plus a prefix and suffix would pass the file system's limit.
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    fd, temp = _temp_beside(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -83,3 +89,18 @@ def write_atomically(
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new temp file in `target`'s folder, made with its parents. Twice at most: a purge
+    removes folders it empties, so one may vanish between the mkdir and the create.
+    The temp name is short whatever the target's: a 250-byte file name (the longest a path
+    segment may be) plus a prefix and suffix would pass the file system's limit."""
+    for attempt in (1, 2):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -1,18 +1,19 @@
 """Where renders go: a directory or an S3 bucket/prefix.
 
 A render's key is its canonical URL path without the leading slash
-(`220x220/photos/a.jpg`), so a store can be served as static files. Writes are atomic:
-a reader never sees half a render. Stores translate their libraries' exceptions into
+(`220x220/photos/a.jpg`), so a store can be served as static files. Writes and deletes are
+atomic: a reader never sees half a render. Stores translate their libraries' exceptions into
 `StoreError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import builtins
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from phizer.base.models import StoredInfo
+from phizer.base.models import KeyFailure, StoredInfo
 
 
 @dataclass
@@ -39,6 +40,17 @@ class RenderStore(Protocol):
 
     def list(self, prefix: str) -> Iterator[StoredInfo]:
         """Every render whose key starts with `prefix` (one listing, no HEAD per key)."""
+        ...
+
+    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
+        """Which of `keys` hold something, in `keys` order, at a cost that grows with
+        `keys`, never with the store (a stat each on disk; one listing per shared key
+        prefix on S3, where a listing costs what a HEAD does)."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> builtins.list[KeyFailure]:
+        """Delete `keys` (a missing key is not an error); the keys that could not be
+        deleted, with why. Each delete is whole: a key is there or gone, never half."""
         ...
 
     def check(self) -> str:

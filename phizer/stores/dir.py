@@ -13,14 +13,15 @@ Metadata is not kept: a plain file has nowhere to put it that a static server wo
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from phizer.base.errors import StoreError
-from phizer.base.models import StoredInfo
+from phizer.base.models import KeyFailure, StoredInfo
 from phizer.base.paths import file_etag, is_temp, safe_path, write_atomically
 from phizer.base.urls import content_type_of_key
 from phizer.stores import StoredRender
@@ -98,6 +99,36 @@ class DirStore:
                 except OSError:
                     continue  # replaced or removed while listing
                 yield self._info(key, st)
+
+    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
+        return [key for key in keys if self.stat(key) is not None]
+
+    def delete(self, keys: Sequence[str]) -> builtins.list[KeyFailure]:
+        """Unlink each file (atomic: nginx serves it whole or answers 404), then remove the
+        folders that left empty, up to the store's root, so a store that loses photos does
+        not fill with empty folders. A writer that finds its folder gone makes it again (see
+        `write_atomically`)."""
+        failures: builtins.list[KeyFailure] = []
+        for key in keys:
+            file = self._file(key)
+            try:
+                file.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                failures.append(KeyFailure(key, _store_error("delete", key, exc).message))
+                continue
+            self._remove_empty_folders(file.parent)
+        return failures
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        root = self.root.resolve()
+        while folder.resolve() != root and root in folder.resolve().parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # not empty (or gone): the folders above are not empty either
+            folder = folder.parent
 
     def check(self) -> str:
         try:

@@ -8,9 +8,10 @@ with a message that says when the credentials were refused.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, cast
@@ -18,12 +19,14 @@ from typing import Any, BinaryIO, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from phizer.base.errors import StoreError
-from phizer.base.models import StoredInfo
+from phizer.base.models import KeyFailure, StoredInfo
 from phizer.base.paths import normalise_prefix, safe_path
 from phizer.base.s3client import Endpoint, LazyClient, classify
 from phizer.stores import StoredRender
 
 logger = logging.getLogger(__name__)
+
+DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
 
 class S3Store:
@@ -108,6 +111,37 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix or "(all)", exc) from None
 
+    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
+        """One listing per group of keys that share a prefix with the first of them (an
+        original's variants, `a.jpg` and `a.jpg.webp`, are one listing), not a HEAD each."""
+        found: set[str] = set()
+        for head, group in _prefix_groups(keys):
+            wanted = set(group)
+            found.update(info.key for info in self.list(head) if info.key in wanted)
+        return [key for key in keys if key in found]
+
+    def delete(self, keys: Sequence[str]) -> builtins.list[KeyFailure]:
+        """DeleteObjects, a thousand keys a call; S3 reports a failure per key."""
+        client = self._client.get()
+        failures: builtins.list[KeyFailure] = []
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            try:
+                response = client.delete_objects(
+                    Bucket=self.endpoint.bucket,
+                    Delete={"Objects": [{"Key": self._key(k)} for k in batch], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                message = self._error("delete", batch[0], exc).message
+                failures += [KeyFailure(key, message) for key in batch]
+                continue
+            for error in response.get("Errors", []):
+                key = error.get("Key", "")[len(self.prefix) :]
+                why = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+                logger.error("render store: cannot delete %s: %s", key, why)
+                failures.append(KeyFailure(key, f"render store: cannot delete {key}: {why}"))
+        return failures
+
     def check(self) -> str:
         if problem := self._client.bucket_problem():
             raise StoreError(problem)
@@ -125,3 +159,17 @@ def _written_at(response: Mapping[str, Any]) -> float:
         return parsedate_to_datetime(date).timestamp() if date else time.time()
     except (TypeError, ValueError):
         return time.time()
+
+
+def _prefix_groups(keys: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    """`keys` sorted into runs that start with their first key: each run is one listing."""
+    run: list[str] = []
+    for key in sorted(set(keys)):
+        if run and key.startswith(run[0]):
+            run.append(key)
+            continue
+        if run:
+            yield run[0], run
+        run = [key]
+    if run:
+        yield run[0], run

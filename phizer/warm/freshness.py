@@ -41,6 +41,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from phizer.base.keys import CLOCK_KEY, size_marker_key
 from phizer.base.models import SizeSpec
 from phizer.config import Config
 from phizer.pool.jobs import in_shard
@@ -48,14 +49,12 @@ from phizer.stores import RenderStore
 
 logger = logging.getLogger(__name__)
 
-MARKER_PREFIX = ".phizer/sizes/"
-CLOCK_KEY = ".phizer/clock"
 # How long warm waits for the store's clock to pass a new marker's time (S3: one second).
 CLOCK_WAIT_SECONDS = 5.0
 
 
 def marker_key(spec: SizeSpec) -> str:
-    return f"{MARKER_PREFIX}{spec.dimensions}.json"
+    return size_marker_key(spec.dimensions)
 
 
 def fingerprint(config: Config, spec: SizeSpec) -> str:
