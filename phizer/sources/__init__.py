@@ -43,3 +43,12 @@ class Originals(Source, Protocol):
     """
 
     def fetch(self, path: str, known: OriginalInfo | None = None) -> Original: ...
+
+    def find(self, path: str) -> OriginalInfo:
+        """The validators of `path` from the master, else from any slave; OriginalNotFound
+        only when none of them has it."""
+        ...
+
+    def forget(self, path: str) -> None:
+        """Drop any cached copy of `path` on this host."""
+        ...

@@ -78,6 +78,10 @@ class MemoryLRU:
         with self._lock:
             return self._entries.get(path)
 
+    def drop(self, path: str) -> None:
+        with self._lock:
+            self._entries.pop(path, None)
+
     def put(self, path: str, entry: Cached) -> None:
         with self._lock:
             self._entries.pop(path, None)
@@ -118,6 +122,32 @@ class DiskCache:
         except OSError:
             pass  # evicted meanwhile: the bytes we read are still good
         return entry
+
+    def lost(self, path: str) -> bool:
+        """Whether the cache is in use and holds no entry for `path` (purged or evicted):
+        one stat. A cache folder that is not there or not a folder holds nothing to lose."""
+        try:
+            self._file(path).stat()
+        except OSError:
+            return self.root.is_dir()
+        return False
+
+    def drop(self, path: str) -> None:
+        """Remove `path`'s entry, keeping the ledger's total; StoreError when it stays."""
+        file = self._file(path)
+        try:
+            with self._ledger() as ledger:
+                try:
+                    size = file.stat().st_size
+                except FileNotFoundError:
+                    return
+                total = self._read_total(ledger)
+                file.unlink()
+                _write_total(ledger, max(total - size, 0))
+        except FileNotFoundError:
+            return  # no cache folder yet: nothing cached
+        except OSError as exc:
+            raise StoreError(f"originals cache: cannot remove {path}: {exc}") from None
 
     def put(self, path: str, entry: Cached) -> None:
         """Cache `entry`; a failure is logged, never raised (the cache is an optimisation)."""

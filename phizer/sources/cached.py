@@ -9,8 +9,11 @@ Revalidation policy (lookups try the process's memory LRU, then the shared disk 
   original is fetched again. If that stat fails because the master is down, the cached copy
   is served (stale beats an error for bytes the master gave us); if the master says the
   original is gone, the chain is asked again (slaves included). A copy that came from a
-  slave is trusted until evicted: slaves hold transient uploads of the same bytes the master
-  will receive.
+  slave is trusted (slaves hold transient uploads of the same bytes the master will
+  receive) for as long as the host's disk cache holds it: `phizer purge` drops it there,
+  which every serve process on the host sees at its next miss (one stat of a local file).
+  With the disk cache off (`[cache] max_bytes = 0`) or unusable (its folder gone or not a
+  folder) a slave's copy lives in a process's memory until evicted.
 - Validators match when both sides carry an ETag and the ETags are equal; without ETags,
   when size and last-modified time are both equal.
 
@@ -78,7 +81,7 @@ class CachedOriginals:
         if known is not None:
             return same_version(entry.original, known)
         if not entry.from_master:
-            return True
+            return self.disk is None or not self.disk.lost(path)
         try:
             return same_version(entry.original, self.chain.stat(path))
         except OriginalNotFound:
@@ -94,6 +97,18 @@ class CachedOriginals:
 
     def stat(self, path: str) -> OriginalInfo:
         return self.chain.stat(path)
+
+    def find(self, path: str) -> OriginalInfo:
+        """The original's validators from the master or any slave (see `Chain.find`)."""
+        return self.chain.find(path)
+
+    def forget(self, path: str) -> None:
+        """Drop `path` from this process's memory and from the host's disk cache, so no
+        process on the host renders it again from a copy (StoreError when the disk entry
+        cannot be removed)."""
+        self.memory.drop(path)
+        if self.disk is not None:
+            self.disk.drop(path)
 
     def list(self, prefix: str) -> Iterator[OriginalInfo]:
         return self.chain.list(prefix)

@@ -7,14 +7,17 @@ slower slaves finish in the background, their answers discarded. When no slave h
 original, the most telling failure wins: too large (it exists), then a timeout, then another
 origin error, and only when every slave said "not found" is the original not found.
 `list` and `stat` go to the master only: slaves cannot list, and their copies are transient.
+`find` asks the slaves too: prune keeps the renders of an original any of them holds.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from phizer.base.errors import (
     BadRequest,
@@ -29,6 +32,7 @@ from phizer.base.perprocess import PerProcess
 from phizer.sources import Source
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 THREADS_PER_SLAVE = 4
 MAX_THREADS = 32
@@ -84,8 +88,12 @@ class Chain:
             raise master_error from None  # the master might have it: report its failure
 
     def _ask_slaves(self, path: str) -> Original:
+        return self._first_answer(path, [partial(s.fetch, path) for s in self.slaves])
+
+    def _first_answer(self, path: str, asks: Sequence[Callable[[], T]]) -> T:
+        """The first answer of `asks` run at once, or the worst of their errors."""
         pool = self._pool.get()
-        pending: set[Future[Original]] = {pool.submit(s.fetch, path) for s in self.slaves}
+        pending: set[Future[T]] = {pool.submit(ask) for ask in asks}
         errors: list[PhizerError] = []
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -102,6 +110,17 @@ class Chain:
 
     def stat(self, path: str) -> OriginalInfo:
         return self.master.stat(path)
+
+    def find(self, path: str) -> OriginalInfo:
+        """Whether the chain has the original anywhere: the master's stat, else the slaves'
+        (HEADs, at once). OriginalNotFound only when every one of them says so; any other
+        failure is raised, because "could not ask" is not "gone"."""
+        try:
+            return self.master.stat(path)
+        except OriginalNotFound:
+            if not self.slaves:
+                raise
+        return self._first_answer(path, [partial(s.stat, path) for s in self.slaves])
 
     def list(self, prefix: str) -> Iterator[OriginalInfo]:
         return self.master.list(prefix)

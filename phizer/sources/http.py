@@ -78,14 +78,14 @@ class HttpSlave:
         logger.warning("slave %s: %s timed out after %g s", self.base_url, path, self.timeout)
         return OriginTimeout(f"slave {self.base_url} timed out after {self.timeout:g} s: {path}")
 
-    def _get(self, url: str, path: str, deadline: float) -> requests.Response:
+    def _get(self, url: str, path: str, deadline: float, method: str = "GET") -> requests.Response:
         """The final answer after at most MAX_REDIRECTS same-origin redirects."""
         for _ in range(MAX_REDIRECTS + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._timeout(path)
-            response = self._session.get(
-                url, stream=True, allow_redirects=False, timeout=(remaining, remaining)
+            response = self._session.request(
+                method, url, stream=True, allow_redirects=False, timeout=(remaining, remaining)
             )
             if response.status_code not in _REDIRECTS:
                 self._check_status(response, path)
@@ -140,8 +140,24 @@ class HttpSlave:
         return chunk
 
     def stat(self, path: str) -> OriginalInfo:
-        """Slaves are fetched, not inspected: their copies are transient."""
-        raise OriginalNotFound(f"slaves cannot stat originals: {path}")
+        """A HEAD under the same rules as a fetch (redirects, timeout, soft 404s). Only
+        prune asks it, before deleting renders: an upload a slave holds keeps them."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            response = self._get(self.url_for(path), path, deadline, method="HEAD")
+            response.close()
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+            raise self._timeout(path) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise OriginError(f"slave {self.base_url} failed for {path}: {exc}") from None
+        headers = response.headers
+        length = headers.get("Content-Length", "")
+        return OriginalInfo(
+            path,
+            int(length) if length.isdigit() else None,
+            headers.get("ETag"),
+            _http_date(headers.get("Last-Modified")),
+        )
 
     def list(self, prefix: str) -> Iterator[OriginalInfo]:
         return iter(())  # slaves cannot list
