@@ -192,3 +192,18 @@ def test_the_reference_gives_the_defaults_the_code_has() -> None:
     for table_name in ("master", "store"):
         for key in ("type", "bucket", "prefix", "region"):
             assert documented[table_name][key] == getattr(getattr(defaults, table_name), key)
+
+
+def test_purge_urls_are_templates_with_a_key(tmp_path: Path) -> None:
+    config = load_config(REPO / "configs" / "example.toml", environ={})
+    assert config.purge.urls == ("http://127.0.0.1:6081/{key}",)
+    assert config.purge.method == "PURGE"
+    for bad in (
+        'urls = ["http://cdn.example.com/"]',  # no {key}: every purge would hit one URL
+        'urls = ["ftp://cdn.example.com/{key}"]',
+        'urls = ["http://cdn.example.com/{key}"]\nmethod = "purge me"',
+        'urls = "http://cdn.example.com/{key}"',
+    ):
+        path = write(tmp_path, f"[purge]\n{bad}\n")
+        with pytest.raises(ConfigError, match=r"\[purge\]"):
+            load_config(path, environ={})

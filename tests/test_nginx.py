@@ -19,7 +19,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from support.config import write_config
-from support.serve import Serve, decoded, dir_config, image_bytes, serve, stop
+from support.serve import PHIZER, Serve, decoded, dir_config, image_bytes, serve, stop
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +162,35 @@ def test_cdn_cache_hit_and_warmed_store_served_without_phizer(world: Path) -> No
         assert warm.status_code == 200
         assert decoded(warm.content).size == (400, 300)
         assert requests.get(cdn.url + "/220x220/b.jpg", timeout=30).status_code == 502
+
+
+def test_a_purged_original_answers_404_through_the_static_tier(world: Path) -> None:
+    """nginx's `try_files` serves a warmed render from the store without asking phizer; once
+    the original is deleted and purged, the file is gone and phizer answers 404."""
+    originals, renders = world / "originals", world / "renders"
+    originals.mkdir(mode=0o755)
+    (originals / "a.jpg").write_bytes(image_bytes(640, 480))
+    (originals / "b.jpg").write_bytes(image_bytes(640, 480))
+    config = write_config(world, dir_config(world, server={"max_age": 600}))
+    warmed = subprocess.run([str(PHIZER), "-c", str(config), "warm"], capture_output=True)
+    assert warmed.returncode == 0, warmed.stderr
+    with (
+        serve(config, workers=1) as server,
+        nginx(world / "nginx", renders, server.url, 600) as cdn,
+    ):
+        answered = Answered(server)
+        for name in ("a.jpg", "b.jpg"):
+            static = requests.get(f"{cdn.static_url}/220x220/{name}", timeout=30)
+            assert static.status_code == 200
+        assert answered() == 0  # from the store, by nginx alone
+
+        (originals / "a.jpg").unlink()
+        purged = subprocess.run([str(PHIZER), "-c", str(config), "purge", "a.jpg"])
+        assert purged.returncode == 0
+
+        for size in ("120x120", "220x220", "800x800", "1600x1600"):
+            gone = requests.get(f"{cdn.static_url}/{size}/a.jpg", timeout=30)
+            assert gone.status_code == 404, size
+        assert answered() == 4  # each asked phizer, which has no original now
+        assert requests.get(f"{cdn.static_url}/220x220/b.jpg", timeout=30).status_code == 200
+        assert answered() == 4

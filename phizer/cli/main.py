@@ -11,6 +11,7 @@ handling.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from phizer import __version__
 from phizer.base.errors import ConfigError, PhizerError
 from phizer.base.formats import FORMAT_BY_EXTENSION, VARIANT_FORMATS
 from phizer.base.models import CropBox
-from phizer.base.paths import write_atomically
+from phizer.base.paths import read_paths, write_atomically
 from phizer.base.urls import format_of_key
 from phizer.config import Config, load_config
 
@@ -294,6 +295,18 @@ def default_output_name(path: str, dims: str, content_type: str) -> str:
     show_default=True,
     help="Exit 0 despite up to N failed originals.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="After the run, delete the renders under --prefix whose original is gone "
+    "(each confirmed gone from the master and every slave first).",
+)
+@click.option(
+    "--max-prune",
+    metavar="N|N%",
+    help="Prune nothing (and exit 1) if more renders than this would go. "
+    "Default: 10% of the renders under --prefix.",
+)
 @pass_state
 @reports_errors
 def warm(
@@ -308,6 +321,8 @@ def warm(
     dry_run: bool,
     as_json: bool,
     max_failures: int,
+    prune: bool,
+    max_prune: str | None,
 ) -> None:
     """Pre-render every configured size of the originals under --prefix."""
     from phizer.warm.run import main_warm, resolve_options
@@ -324,8 +339,58 @@ def warm(
         dry_run=dry_run,
         as_json=as_json,
         max_failures=max_failures,
+        prune=prune,
+        max_prune=max_prune,
     )
     sys.exit(main_warm(state.config, opts))
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    help="Read original paths from FILE (- for stdin), one a line.",
+)
+@click.option("--dry-run", is_flag=True, help="List the renders that would go; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@pass_state
+@reports_errors
+def purge(
+    state: State, paths: tuple[str, ...], from_file: TextIO | None, dry_run: bool, as_json: bool
+) -> None:
+    """Delete every render of each original PATH from the render store.
+
+    Every configured size and format variant, every crop render, and the sizes phizer
+    rendered under settings since removed; the original is dropped from this host's
+    originals cache, and each deleted render is purged from the CDN ([purge] urls).
+    The original itself is not touched. Exit 0 when every render is gone, 1 when a delete
+    failed (named on stderr), 2 on usage errors."""
+    import json
+
+    from phizer.lifecycle.purge import PurgeReport, iter_purge
+
+    if not paths and from_file is None:
+        raise ConfigError("name at least one original PATH, or --from-file")
+    listed = read_paths(from_file) if from_file is not None else iter(())
+    report = PurgeReport(dry_run=dry_run)
+    for purged in iter_purge(state.config, itertools.chain(paths, listed), dry_run=dry_run):
+        report.add(purged)
+        if not as_json:
+            click.echo("".join(f"{key}\n" for key in purged.keys), nl=False)
+        for failure in purged.failures:
+            click.echo(f"phizer: error: {failure.message}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(
+            f"{report.originals} originals: {verb} {len(report.keys)} renders, "
+            f"{report.failed} failed",
+            err=True,
+        )
+    sys.exit(0 if report.ok else 1)
 
 
 @main.command()

@@ -23,6 +23,7 @@ from phizer.config.schema import (
     Config,
     LimitsConfig,
     OutputConfig,
+    PurgeConfig,
     SecurityConfig,
     ServerConfig,
     SlaveConfig,
@@ -138,6 +139,7 @@ class _Parser:
             limits=self.limits(raw),
             security=self.security(raw),
             output=output,
+            purge=self.purge(raw),
             sizes=self.sizes(raw, output),
             source=self.source,
         )
@@ -235,6 +237,24 @@ class _Parser:
             key=self.get(t, "[security]", "key", str, SecurityConfig.key),
             sign=self.choice(t, "[security]", "sign", SecurityConfig.sign, ("none", "crop", "all")),
         )
+
+    def purge(self, raw: Mapping[str, Any]) -> PurgeConfig:
+        t = self.table(raw, "purge", set(KEYS["purge"]))
+        urls = self.get(t, "[purge]", "urls", list, list(PurgeConfig.urls))
+        for url in urls:
+            if not (
+                isinstance(url, str)
+                and re.fullmatch(r"https?://[^/?#@\s]+/\S*", url)
+                and ("{key}" in url or "{signed_key}" in url)
+            ):
+                raise self.fail(
+                    "[purge].urls",
+                    f"has item {url!r}; must be an http(s) URL with {{key}} or {{signed_key}}",
+                )
+        method = self.get(t, "[purge]", "method", str, PurgeConfig.method)
+        if not re.fullmatch(r"[A-Z]+", method):
+            raise self.fail("[purge].method", f"has value {method!r}; must be an HTTP method")
+        return PurgeConfig(urls=tuple(urls), method=method)
 
     def output(self, raw: Mapping[str, Any]) -> OutputConfig:
         t, w = self.table(raw, "output", set(KEYS["output"])), "[output]"

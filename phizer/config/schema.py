@@ -86,6 +86,14 @@ class OutputConfig:
     formats: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PurgeConfig:
+    """`[purge]`: the CDN requests sent for each render phizer deletes."""
+
+    urls: tuple[str, ...] = ()  # templates: {key} the store key, {signed_key} its signed form
+    method: str = "PURGE"
+
+
 DEFAULT_SIZES: tuple[SizeSpec, ...] = (
     SizeSpec("thumb", 120, 120, "fill"),
     SizeSpec("small", 220, 220, "fill"),
@@ -104,6 +112,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    purge: PurgeConfig = field(default_factory=PurgeConfig)
     sizes: tuple[SizeSpec, ...] = DEFAULT_SIZES
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -137,5 +146,6 @@ KEYS: dict[str, tuple[str, ...]] = {
     "limits": _keys(LimitsConfig),
     "security": _keys(SecurityConfig),
     "output": _keys(OutputConfig),
+    "purge": _keys(PurgeConfig),
     "sizes": ("width", "height", "mode", "upscale", "quality", "progressive"),
 }

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from phizer.base.errors import StoreError
+from phizer.base.formats import INPUT_EXTENSIONS
+from phizer.base.keys import crop_marker_key, parse_render_key
 from phizer.base.models import (
     Original,
     OriginalInfo,
@@ -28,6 +30,7 @@ from phizer.stores import RenderStore
 from phizer.stores.build import build_store
 
 ORIGINAL_METADATA = "phizer-original"
+MARKER_TYPE = "application/octet-stream"
 # A job's renders being written at once: the configured sizes times their format variants
 # are rarely more than this, and each write is mostly waiting on the store.
 UPLOAD_THREADS = 4
@@ -72,6 +75,7 @@ class Pipeline:
         `iter_renders`."""
         path = original.path
         config = self.config
+        markers = {t.key: marker for t in targets if (marker := _crop_marker(t))}
         renders = iter_renders(
             original.data,
             targets,
@@ -83,14 +87,17 @@ class Pipeline:
         )
         if awaited:  # each stored before the next is made: the client waits on the first
             for rendered in renders:
-                yield _outcome(rendered, self._store(rendered, path))
+                yield _outcome(rendered, self._store(rendered, path, markers.get(rendered.key)))
             return
         # warm: each render is stored while the next is made (an S3 PUT is a round trip the
         # engine need not wait for), and reported in order once stored.
         storing: deque[tuple[Rendered, Future[StoredInfo | None]]] = deque()
         try:
             for rendered in renders:
-                storing.append((rendered, self._uploads.submit(self._store, rendered, path)))
+                marker = markers.get(rendered.key)
+                storing.append(
+                    (rendered, self._uploads.submit(self._store, rendered, path, marker))
+                )
                 while storing and storing[0][1].done():
                     done, stored = storing.popleft()
                     yield _outcome(done, stored.result())
@@ -107,8 +114,12 @@ class Pipeline:
         except StoreError:
             return True  # render it: storing may work again by then
 
-    def _store(self, rendered: Rendered, path: str) -> StoredInfo | None:
+    def _store(self, rendered: Rendered, path: str, marker: str | None) -> StoredInfo | None:
+        """Store one render; a crop render's marker first (see `phizer.base.keys`), so no
+        crop render is ever stored that a purge of its original cannot find."""
         try:
+            if marker is not None:
+                self.store.put(marker, b"", MARKER_TYPE)
             return self.store.put(
                 rendered.key, rendered.data, rendered.content_type, {ORIGINAL_METADATA: path}
             )
@@ -122,3 +133,10 @@ def _outcome(rendered: Rendered, info: StoredInfo | None) -> RenderOutcome:
     return RenderOutcome(
         key, content_type, len(data), rendered.width, rendered.height, info is not None, data, info
     )
+
+
+def _crop_marker(target: RenderTarget) -> str | None:
+    if target.crop is None:
+        return None
+    url = parse_render_key(target.key, INPUT_EXTENSIONS)
+    return None if url is None else crop_marker_key(url)

@@ -29,8 +29,16 @@ from typing import TextIO
 from phizer.base.errors import ConfigError, OriginalNotFound, PhizerError
 from phizer.base.formats import VARIANT_FORMATS
 from phizer.base.models import OriginalInfo, RenderTarget, SizeSpec
+from phizer.base.paths import read_paths
 from phizer.base.urls import check_original_path
 from phizer.config import Config
+from phizer.lifecycle.prune import (
+    DEFAULT_MAX_PRUNE,
+    ListedPaths,
+    PruneLimit,
+    PruneResult,
+    prune,
+)
 from phizer.pool.jobs import JobResult, RenderJob, in_shard, usable_cores
 from phizer.pool.targets import make_targets
 from phizer.sources import Originals
@@ -70,6 +78,8 @@ class WarmOptions:
     dry_run: bool
     as_json: bool
     max_failures: int
+    prune: bool = False
+    max_prune: PruneLimit = PruneLimit.parse(DEFAULT_MAX_PRUNE)
 
 
 def resolve_options(
@@ -85,6 +95,8 @@ def resolve_options(
     dry_run: bool = False,
     as_json: bool = False,
     max_failures: int = 0,
+    prune: bool = False,
+    max_prune: str | None = None,
 ) -> WarmOptions:
     """The command line's options checked against the config, as the one typed object the
     run takes; ConfigError (exit 2) names what is wrong. `formats` None: the config's."""
@@ -96,6 +108,16 @@ def resolve_options(
                 f"--formats: unknown format {fmt!r} (known: {', '.join(VARIANT_FORMATS)})"
             )
     variants = (None, *dict.fromkeys(chosen))
+    if prune and from_file is not None:
+        raise ConfigError(
+            "--prune needs the master's listing to compare with: not with --from-file"
+        )
+    if max_prune is not None and not prune:
+        raise ConfigError("--max-prune goes with --prune")
+    try:
+        limit = PruneLimit.parse(max_prune or DEFAULT_MAX_PRUNE)
+    except ValueError as exc:
+        raise ConfigError(f"--max-prune: {exc}") from None
     return WarmOptions(
         prefix,
         from_file,
@@ -107,6 +129,8 @@ def resolve_options(
         dry_run,
         as_json,
         max_failures,
+        prune,
+        limit,
     )
 
 
@@ -120,11 +144,11 @@ def main_warm(
     if opts.as_json:
         out.write(json.dumps(tally.summary(opts.dry_run)) + "\n")
     else:
-        err.write(tally.line() + "\n")
+        err.write(tally.line(opts.dry_run) + "\n")
     out.flush()
     if interrupt.signum:
         return 128 + interrupt.signum
-    return 1 if tally.failed > opts.max_failures or tally.fatal else 0
+    return 1 if tally.failed > opts.max_failures or tally.fatal or tally.prune_failed else 0
 
 
 class Warm:
@@ -136,6 +160,7 @@ class Warm:
         self.config, self.opts, self.interrupt, self.out = config, opts, interrupt, out
         self.source: Originals = build_source(config)
         self.tally = Tally()
+        self.listed = ListedPaths()  # for --prune: every original of the run's listing
         self.progress = Progress(err, tty=err.isatty(), enabled=not opts.dry_run)
 
     def run(self) -> Tally:
@@ -150,6 +175,8 @@ class Warm:
         except PhizerError as exc:  # the listing or the store failed: the run cannot go on
             logger.error("warm stopped: %s", exc.message)
             self.tally.fail(self.opts.prefix or "(listing)", exc.message, fatal=True)
+        if self.opts.prune:
+            self._prune()
         self.progress.close(self.tally.counts())
         return self.tally
 
@@ -164,6 +191,30 @@ class Warm:
             self.opts.shard,
             self.opts.dry_run,
         )
+
+    def _prune(self) -> None:
+        """After a whole run only: an interrupted or failed one has an incomplete listing."""
+        if self.interrupt.event.is_set() or self.tally.fatal:
+            self.tally.pruned(PruneResult(refused="the run did not finish: nothing pruned"))
+            return
+        opts = self.opts
+        try:
+            result = prune(
+                self.config,
+                build_store(self.config),
+                self.source,
+                self.listed,
+                prefix=opts.prefix,
+                shard=opts.shard,
+                limit=opts.max_prune,
+                dry_run=opts.dry_run,
+                stop=self.interrupt.event.is_set,
+            )
+        except PhizerError as exc:  # the store's listing failed: nothing was deleted yet
+            result = PruneResult(refused=f"cannot list the render store: {exc.message}")
+        self.tally.pruned(result)
+        if opts.dry_run and not opts.as_json:
+            self.out.write("".join(f"prune {key}\n" for key in result.keys))
 
     def _dry_run(self, freshness: Freshness) -> None:
         for _path, _known, stale in self._plan(freshness):
@@ -256,11 +307,13 @@ class Warm:
         gives the rest of the run an ETA."""
         opts, extensions = self.opts, self.config.limits.extensions
         count = 0
-        listed = _read_paths(opts.from_file) if opts.from_file else self.source.list(opts.prefix)
+        listed = read_paths(opts.from_file) if opts.from_file else self.source.list(opts.prefix)
         for item in listed:
             path = item if isinstance(item, str) else item.path
             if not self._wanted(path):
                 continue
+            if opts.prune:
+                self.listed.add(path)
             try:
                 check_original_path(path, extensions)
             except PhizerError as exc:
@@ -277,11 +330,3 @@ class Warm:
 
     def _wanted(self, path: str) -> bool:
         return path.startswith(self.opts.prefix) and in_shard(path, *self.opts.shard)
-
-
-def _read_paths(lines: TextIO) -> Iterator[str]:
-    """One path per line; blank lines and `#` comments are skipped (no path has a `#`)."""
-    for line in lines:
-        path = line.strip()
-        if path and not path.startswith("#"):
-            yield path

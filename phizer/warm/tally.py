@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from phizer.base.models import RenderTarget
+from phizer.lifecycle.prune import PruneResult
 from phizer.pool.jobs import JobResult
 from phizer.warm.progress import Counts, status_line
 
@@ -33,6 +34,7 @@ class Tally:
     failures: list[dict[str, str]] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # --dry-run: the keys it would render
     fatal: bool = False  # the run itself failed (listing, store), not just some originals
+    prune: PruneResult | None = None  # --prune's outcome
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -69,6 +71,19 @@ class Tally:
             lost = ", ".join(o.key for o in result.outcomes if not o.stored)
             self.fail(result.path, f"render store refused {lost}")
 
+    def pruned(self, result: PruneResult) -> None:
+        if result.refused:
+            logger.error("prune: %s", result.refused)
+        for failure in result.failures:
+            logger.warning("prune: %s: %s", failure.key, failure.message)
+        with self._lock:
+            self.prune = result
+
+    @property
+    def prune_failed(self) -> bool:
+        """A guard refused the prune, or a delete or CDN purge failed."""
+        return self.prune is not None and bool(self.prune.refused or self.prune.failures)
+
     def counts(self) -> Counts:
         with self._lock:
             return Counts(self.done, self.rendered, self.skipped, self.failed, self.bytes)
@@ -86,14 +101,31 @@ class Tally:
             }
             if dry_run:
                 out["would_render"] = list(self.planned)
+            if self.prune is not None:
+                out.update(self._prune_summary(dry_run))
             return out
 
-    def line(self) -> str:
+    def _prune_summary(self, dry_run: bool) -> dict[str, Any]:
+        result = self.prune
+        assert result is not None
+        out: dict[str, Any] = {
+            "pruned": 0 if dry_run else len(result.keys),
+            "prune_refused": result.refused,
+            "prune_failures": [{"key": f.key, "error": f.message} for f in result.failures],
+        }
+        out["would_prune" if dry_run else "pruned_keys"] = list(result.keys)
+        return out
+
+    def line(self, dry_run: bool = False) -> str:
         """The run's summary line (`warm.progress.status_line`, without rates)."""
         with self._lock:
             counts = Counts(self.originals, self.rendered, self.skipped, self.failed, self.bytes)
             seconds = time.monotonic() - self.started
-        return status_line(counts, seconds, rates=False)
+            prune = self.prune
+        line = status_line(counts, seconds, rates=False)
+        if prune is not None and not prune.refused:
+            line += f", {len(prune.keys)} {'to prune' if dry_run else 'pruned'}"
+        return line
 
 
 class Window:
