@@ -110,7 +110,7 @@ def test_existing_lists_once_per_original_and_delete_batches_a_thousand_keys(
     store = S3Store(Endpoint(bucket, endpoint_url=s3.endpoint_url), "pre", 60)
 
     def count(kind: str) -> int:
-        return s3.requests_by_bucket()[(bucket, kind)]
+        return int(s3.requests_by_bucket()[(bucket, kind)])
 
     # SeaweedFS counts a request just after answering it: wait for the counts to settle.
     lists = count("LIST")
