@@ -71,6 +71,16 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """What a render job learns of the original itself: its size as displayed (after the
+    EXIF orientation) and a ThumbHash placeholder of the whole picture (base64)."""
+
+    width: int
+    height: int
+    placeholder: str
+
+
+@dataclass(frozen=True)
 class OriginalInfo:
     """What a listing or a HEAD tells about an original, without its bytes."""
 

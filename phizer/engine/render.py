@@ -21,7 +21,7 @@ from PIL import Image
 
 from phizer.base.errors import BadRequest, PhizerError, Undecodable
 from phizer.base.formats import CONTENT_TYPE_BY_FORMAT, output_format
-from phizer.base.models import Rendered, RenderTarget
+from phizer.base.models import Picture, Rendered, RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
 from phizer.engine import png_chunks
 from phizer.engine.colour import to_working_mode
@@ -47,9 +47,10 @@ from phizer.engine.encode import (
     photographic,
 )
 from phizer.engine.geometry import Box, Plan, plan
+from phizer.engine.placeholder import MAX_SIDE, encoded
 from phizer.engine.resample import resample
 
-__all__ = ["iter_renders", "probe", "render_all"]
+__all__ = ["describe", "iter_described", "iter_renders", "probe", "render_all"]
 
 # A render at (about) twice a target's resolution is detailed enough to resample that target
 # from: what it loses against the decoded original is far below visible. Not exactly 2:
@@ -62,6 +63,17 @@ def render_all(
 ) -> list[Rendered]:
     """Every target's render at once (the warm job stores them all anyway)."""
     return list(iter_renders(data, targets, output, limits))
+
+
+def describe(data: bytes, limits: LimitsConfig) -> Picture:
+    """The original's `Picture` alone, for an original no job has rendered: decoded as small
+    as its placeholder allows (a JPEG at 1/8 scale)."""
+    spec = SizeSpec("placeholder", MAX_SIDE, MAX_SIDE, "max")
+    target = RenderTarget(spec, "placeholder.png", format="PNG")
+    for item in iter_described(data, [target], OutputConfig(), limits):
+        if isinstance(item, Picture):
+            return item
+    raise Undecodable("the original could not be described")
 
 
 def iter_renders(
@@ -92,17 +104,46 @@ def iter_renders(
 
     `wanted` is asked about each target after the first once the first has been yielded
     (so never while a client waits); the targets it turns down are not rendered."""
+    for item in iter_described(
+        data,
+        targets,
+        output,
+        limits,
+        awaited=awaited,
+        first_threads=first_threads,
+        wanted=wanted,
+        describe=False,
+    ):
+        if isinstance(item, Rendered):
+            yield item
+
+
+def iter_described(
+    data: bytes,
+    targets: Sequence[RenderTarget],
+    output: OutputConfig,
+    limits: LimitsConfig,
+    *,
+    awaited: bool = False,
+    first_threads: int = 1,
+    wanted: Callable[[RenderTarget], bool] | None = None,
+    describe: bool = True,
+) -> Iterator[Rendered | Picture]:
+    """`iter_renders`, then (with `describe`) the `Picture`: the original's displayed size
+    and its placeholder, resampled from the smallest picture already made that shows the
+    whole photo (a `max` render, usually), else from the decode; never a decode of its
+    own. Last, so no client waits for it."""
     with opened(data, limits) as (im, header):
         formats = [_output_format(header.format, t) for t in targets]
         plans = [plan(t.size, header.width, header.height, t.crop) for t in targets]
         if header.frames > 1 and any(f in ANIMATION_FORMATS for f in formats):
             jobs = list(zip(targets, formats, plans, strict=True))
             if (not awaited and wanted is None) or len(jobs) == 1:
-                yield from _animated(im, header, jobs, output)
+                yield from _animated(im, header, jobs, output, describe)
                 return
             # The client's render from a pass over the frames of its own; the others that are
             # still wanted from a second pass (frames are never all kept: see `_animated`).
-            yield from _animated(im, header, jobs[:1], output)
+            yield from _animated(im, header, jobs[:1], output, describe)
             rest = [j for j in jobs[1:] if wanted is None or wanted(j[0])]
             if rest:
                 with opened(data, limits) as (again, header_again):
@@ -132,6 +173,18 @@ def iter_renders(
             ladder.rungs[0] = _redecode(data, limits, rest_plans)
         for job in rest:
             yield render(*job)
+        if describe:
+            yield _picture(ladder.whole(source.width, source.height), source.width, source.height)
+
+
+def _picture(image: Image.Image, width: int, height: int) -> Picture:
+    return Picture(width, height, encoded(image))
+
+
+def _preview_size(width: int, height: int) -> tuple[int, int]:
+    """The placeholder's input: the photo's shape, MAX_SIDE px on its longer side at most."""
+    scale = min(MAX_SIDE / width, MAX_SIDE / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _finer(decoded: _Rung, rest: Sequence[Plan]) -> bool:
@@ -228,6 +281,16 @@ class _Ladder:
     def __init__(self, source: _Source) -> None:
         self.rungs = [source.rung]
 
+    def whole(self, width: int, height: int) -> Image.Image:
+        """The whole photo at the placeholder's size, from the smallest rung that shows it
+        all in enough detail (the decode when no render does: every size was a crop)."""
+        box: Box = (0.0, 0.0, float(width), float(height))
+        size = _preview_size(width, height)
+        need = CASCADE_GAP * size[0] / width
+        usable = [r for r in self.rungs[1:] if r.covers(box) and r.scale >= need]
+        rung = min(usable, key=lambda r: r.scale) if usable else self.rungs[0]
+        return rung.resample(box, size)
+
     def render(self, p: Plan, threads: int = 1) -> Image.Image:
         usable = [r for r in self.rungs[1:] if r.covers(p.box) and r.scale >= CASCADE_GAP * p.scale]
         rung = min(usable, key=lambda r: r.scale) if usable else self.rungs[0]
@@ -293,7 +356,8 @@ def _animated(
     header: Header,
     jobs: Sequence[tuple[RenderTarget, str, Plan]],
     output: OutputConfig,
-) -> Iterator[Rendered]:
+    describe: bool = False,
+) -> Iterator[Rendered | Picture]:
     """Every frame resampled for the jobs that keep the animation (GIF, WebP); the others
     get the first frame. Frames are decoded one at a time and only their renders kept, so
     memory is bounded by the frame cap times the render sizes; every job's renders come from
@@ -301,9 +365,13 @@ def _animated(
     animate = [fmt in ANIMATION_FORMATS for _, fmt, _ in jobs]
     renders: list[list[Image.Image]] = [[] for _ in jobs]
     durations: list[int] = []
+    preview = None
     for index in range(header.frames):
         frame = _frame(im, index, header.orientation)
         durations.append(int(im.info.get("duration", 100)))
+        if index == 0 and describe:  # the first frame stands for the animation
+            whole = (0.0, 0.0, float(frame.width), float(frame.height))
+            preview = resample(frame, whole, _preview_size(header.width, header.height))
         for k, (_, _, p) in enumerate(jobs):
             if index == 0 or animate[k]:
                 scale = (frame.width / header.width, frame.height / header.height)
@@ -322,6 +390,8 @@ def _animated(
         else:
             data = _encode(frames[0], fmt, target, output, Metadata())
         yield _rendered(target, fmt, frames[0], data)
+    if preview is not None:
+        yield _picture(preview, header.width, header.height)
 
 
 def _frame(im: Image.Image, index: int, orientation: int) -> Image.Image:
