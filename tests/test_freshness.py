@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from support.warm import dir_pipeline_config
 
+from phizer.base.keyindex import KeyIndex
 from phizer.base.models import SizeSpec
 from phizer.base.s3client import Endpoint
 from phizer.config import Config, SourceConfig
 from phizer.stores.dir import DirStore
 from phizer.stores.s3 import S3Store
-from phizer.warm.freshness import _Times, load_freshness
+from phizer.warm.freshness import load_freshness
 
 SIZES = (SizeSpec("s", 220, 220, "fill"), SizeSpec("m", 800, 800, "max"))
 
@@ -30,7 +31,7 @@ def keys(count: int) -> Iterator[tuple[str, float]]:
 
 
 def test_every_listed_key_is_found_with_its_time_and_no_other() -> None:
-    times = _Times(keys(20_000))
+    times = KeyIndex(keys(20_000))
     assert len(times) == 20_000
     for key, made in keys(20_000):
         assert times.get(key) == made
@@ -46,7 +47,7 @@ def test_the_index_holds_about_16_bytes_a_render() -> None:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        times = _Times(keys(count))
+        times = KeyIndex(keys(count))
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()

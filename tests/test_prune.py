@@ -52,7 +52,8 @@ def test_prune_deletes_exactly_the_renders_of_deleted_originals(site: Path) -> N
     assert report["pruned"] == len(doomed)
     after = files(renders)
     gone = set(before) - set(after)
-    assert gone - {k for k in gone if k.startswith(".phizer/crops/d/")} == doomed
+    records = {f".phizer/originals/{p}.json" for p in GONE}
+    assert gone - {k for k in gone if k.startswith(".phizer/crops/d/")} == doomed | records
     assert all(after[k] == before[k] for k in after)  # the rest untouched, markers included
     assert {"48x48/d/notes.txt", "48x48/d/img0002.jpg.bak"} <= set(after)
     assert any(k.startswith(".phizer/crops/b/") for k in after)
@@ -176,7 +177,8 @@ def test_a_prune_killed_midway_leaves_whole_renders_and_a_rerun_finishes(
 
     middle = files(tmp_path / "renders")
     assert doomed & set(middle), "the kill came after the whole prune"
-    assert set(before) - set(middle) <= doomed | {k for k in before if "/crops/" in k}
+    records = {f".phizer/originals/{p}.json" for p in gone}
+    assert set(before) - set(middle) <= doomed | records | {k for k in before if "/crops/" in k}
     for key, data in middle.items():
         assert data == before[key]  # whole: nothing half-written or half-deleted
     assert not [k for k in middle if k.rpartition("/")[2].startswith(".")]
@@ -186,7 +188,7 @@ def test_a_prune_killed_midway_leaves_whole_renders_and_a_rerun_finishes(
     assert rerun.exit_code == 0, rerun.output
     final = files(tmp_path / "renders")
     assert not doomed & set(final)
-    assert set(final) == set(before) - doomed
+    assert set(final) == set(before) - doomed - records
     for key in final:
         if not key.startswith(".phizer/"):
             with Image.open(tmp_path / "renders" / key) as img:

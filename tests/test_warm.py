@@ -60,7 +60,8 @@ def test_warm_renders_everything_then_a_second_run_reads_no_original(
                 assert image.format == FORMATS[path[-4:]]
                 assert image.size == expected_size(mode, (w, h), size), (path, w, h)
     before = snapshot(renders)
-    assert len(before) == 720 + 3 + 1  # and one settings marker per size, and the clock probe
+    # And one settings marker per size, the clock probe, and each original's record.
+    assert len(before) == 720 + 3 + 1 + 240
     # Break every original without changing its time: a run that fetched any would fail.
     for path in originals:
         stamp = (tmp_path / "originals" / path).stat()
@@ -116,7 +117,9 @@ def test_a_newer_original_re_renders_exactly_its_sizes(tmp_path: Path, warm: War
     assert (summary["rendered"], summary["skipped"]) == (3, 87)
     after = snapshot(renders)
     changed = {key for key in after if after[key] != before.get(key)}
-    assert changed == {f"{d}/b/c/img0001.jpg" for d in ("48x48", "100x100", "60x90")}
+    assert changed == {f"{d}/b/c/img0001.jpg" for d in ("48x48", "100x100", "60x90")} | {
+        ".phizer/originals/b/c/img0001.jpg.json"  # its record, for the new version
+    }
 
 
 @pytest.mark.slow

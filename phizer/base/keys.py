@@ -6,6 +6,7 @@ render key is ever one of them):
     .phizer/clock                               warm's probe of the store's clock
     .phizer/crops/{path}/{W}x{H}/{x1}x{y1}/{x2}x{y2}[.{variant}]
                                                 an empty marker per stored crop render
+    .phizer/originals/{path}.json               the original's record (`base.records`)
 
 Crop renders are made by serve, one per box a signed URL asks for, so no configuration
 lists them. Their markers sit under a prefix per original, so the crop renders of one photo
@@ -26,6 +27,13 @@ SIZE_MARKER_PREFIX = ".phizer/sizes/"
 SIZE_MARKER_SUFFIX = ".json"
 CLOCK_KEY = ".phizer/clock"
 CROP_MARKER_PREFIX = ".phizer/crops/"
+RECORD_PREFIX = ".phizer/originals/"
+RECORD_SUFFIX = ".json"
+
+
+def record_key(path: str) -> str:
+    """Where the record of the original at `path` is kept."""
+    return f"{RECORD_PREFIX}{path}{RECORD_SUFFIX}"
 
 
 def size_marker_key(dimensions: str) -> str:

@@ -12,15 +12,15 @@ Guards, because this deletes:
 - more candidates than `max_prune` (a count, or a share of the renders under the prefix)
   prunes nothing and says how many it would have deleted.
 
-Renders go before the crop markers that name them, so an interrupted prune (SIGKILL
-included) leaves every render whole or gone, and the next `warm --prune` finds the rest.
+Renders go before the crop markers that name them, and the pruned originals' records go
+last, so an interrupted prune (SIGKILL included) leaves every render whole or gone, and the
+next `warm --prune` finds the rest.
 The listing's paths are kept as a sorted array of 64-bit digests (8 bytes an original), and
 at most `max_prune` + 1 candidate keys are held, however many renders the store lists.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from array import array
@@ -29,7 +29,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from phizer.base.errors import OriginalNotFound, PhizerError
-from phizer.base.keys import CROP_MARKER_PREFIX, parse_render_key, render_key_of_crop_marker
+from phizer.base.keyindex import digest
+from phizer.base.keys import (
+    CROP_MARKER_PREFIX,
+    parse_render_key,
+    record_key,
+    render_key_of_crop_marker,
+)
 from phizer.base.models import KeyFailure
 from phizer.config import Config
 from phizer.lifecycle.cdn import CdnPurge
@@ -85,7 +91,7 @@ class ListedPaths:
         return len(self._digests)
 
     def add(self, path: str) -> None:
-        self._digests.append(_digest(path))
+        self._digests.append(digest(path))
         self._sorted = False
 
     def __contains__(self, path: object) -> bool:
@@ -94,9 +100,9 @@ class ListedPaths:
         if not self._sorted:
             self._digests = array("q", sorted(self._digests))
             self._sorted = True
-        digest = _digest(path)
-        i = bisect_left(self._digests, digest)
-        return i < len(self._digests) and self._digests[i] == digest
+        wanted = digest(path)
+        i = bisect_left(self._digests, wanted)
+        return i < len(self._digests) and self._digests[i] == wanted
 
 
 @dataclass(frozen=True)
@@ -231,13 +237,12 @@ def _delete(
         result.keys += [o.key for o in deleted]
         result.failures += failures
         result.failures += cdn.purge(o.key for o in deleted)
-    for path in dict.fromkeys(o.path for o in gone):
+    if stop():
+        return
+    paths = list(dict.fromkeys(o.path for o in gone))
+    result.failures += store.delete([record_key(path) for path in paths])
+    for path in paths:
         try:
             source.forget(path)
         except PhizerError as exc:
             result.failures.append(KeyFailure(path, exc.message))
-
-
-def _digest(path: str) -> int:
-    raw = hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(raw, "little", signed=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from phizer.base.errors import PhizerError
+from phizer.base.keys import record_key
 from phizer.base.models import KeyFailure
 from phizer.base.urls import check_original_path
 from phizer.config import Config
@@ -106,6 +107,8 @@ def iter_purge(config: Config, paths: Iterable[str], *, dry_run: bool = False) -
         failed = {f.key for f in failures}
         gone = tuple(key for key in found.keys if key not in failed)
         failures += store.delete(found.markers_of(failed))
+        if not failed:  # the record goes last: a rerun must still find what is left
+            failures += store.delete([record_key(path)])
         try:
             source.forget(path)
         except PhizerError as exc:

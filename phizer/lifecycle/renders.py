@@ -65,4 +65,5 @@ def find_renders(store: RenderStore, path: str, dimensions: Sequence[str]) -> Or
         for info in store.list(crop_marker_prefix(path))
     )
     candidates = possible_keys(path, dimensions) + [k for _, k in markers if k is not None]
-    return OriginalRenders(path, tuple(store.existing(candidates)), markers)
+    keys = tuple(info.key for info in store.existing(candidates))
+    return OriginalRenders(path, keys, markers)

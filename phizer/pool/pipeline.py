@@ -12,18 +12,21 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from phizer.base.errors import StoreError
 from phizer.base.formats import INPUT_EXTENSIONS
-from phizer.base.keys import crop_marker_key, parse_render_key
+from phizer.base.keys import crop_marker_key, parse_render_key, record_key
 from phizer.base.models import (
     Original,
     OriginalInfo,
+    Picture,
     Rendered,
     RenderOutcome,
     RenderTarget,
     StoredInfo,
 )
+from phizer.base.records import Record
 from phizer.config import Config
 from phizer.engine import jpeg_eighths
-from phizer.engine.render import iter_renders
+from phizer.engine.render import iter_described
+from phizer.pool.targets import settings_fingerprint
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores import RenderStore
@@ -31,6 +34,7 @@ from phizer.stores.build import build_store
 
 ORIGINAL_METADATA = "phizer-original"
 MARKER_TYPE = "application/octet-stream"
+RECORD_TYPE = "application/json"
 # A job's renders being written at once: the configured sizes times their format variants
 # are rarely more than this, and each write is mostly waiting on the store.
 UPLOAD_THREADS = 4
@@ -76,7 +80,7 @@ class Pipeline:
         path = original.path
         config = self.config
         markers = {t.key: marker for t in targets if (marker := _crop_marker(t))}
-        renders = iter_renders(
+        items = iter_described(
             original.data,
             targets,
             config.output,
@@ -85,6 +89,7 @@ class Pipeline:
             first_threads=first_threads,
             wanted=self._not_stored if awaited else None,
         )
+        renders = self._recording(items, original)
         if awaited:  # each stored before the next is made: the client waits on the first
             for rendered in renders:
                 yield _outcome(rendered, self._store(rendered, path, markers.get(rendered.key)))
@@ -107,6 +112,31 @@ class Pipeline:
         finally:
             # Never leave a job with writes still under way (a clean stop, an error).
             wait([f for _, f in storing])
+
+    def _recording(
+        self, items: Iterator[Rendered | Picture], original: Original
+    ) -> Iterator[Rendered]:
+        """The renders of `items`; the `Picture` the engine ends with becomes the original's
+        record in the store (see `phizer.base.records`). A record that cannot be written
+        is logged and left for the next job: the renders stand without it."""
+        for item in items:
+            if isinstance(item, Rendered):
+                yield item
+                continue
+            record = Record(
+                original.path,
+                item.width,
+                item.height,
+                item.placeholder,
+                original.etag,
+                len(original.data),
+                original.last_modified,
+                settings_fingerprint(self.config),
+            )
+            try:
+                self.store.put(record_key(original.path), record.to_json(), RECORD_TYPE)
+            except StoreError:
+                pass  # the store logged it where it translated the error
 
     def _not_stored(self, target: RenderTarget) -> bool:
         try:

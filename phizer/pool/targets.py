@@ -7,6 +7,7 @@ front end) do not import the render engine and Pillow.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from phizer.base.formats import DEFAULT_VARIANT, writes
@@ -37,3 +38,11 @@ def make_targets(
                 seen.add(key)
                 out.append(RenderTarget(size=size, key=key, crop=crop, format=format_of_key(key)))
     return out
+
+
+def settings_fingerprint(config: Config) -> str:
+    """Every configured size's settings in 16 hex digits: a record made under other
+    settings says so (`phizer.base.records`)."""
+    out = config.output
+    joined = "|".join(s.fingerprint(out.keep_metadata, out.canvas) for s in config.sizes)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]

@@ -42,8 +42,8 @@ class RenderStore(Protocol):
         """Every render whose key starts with `prefix` (one listing, no HEAD per key)."""
         ...
 
-    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
-        """Which of `keys` hold something, in `keys` order, at a cost that grows with
+    def existing(self, keys: Sequence[str]) -> builtins.list[StoredInfo]:
+        """What of `keys` holds something, in `keys` order, at a cost that grows with
         `keys`, never with the store (a stat each on disk; one listing per shared key
         prefix on S3, where a listing costs what a HEAD does)."""
         ...

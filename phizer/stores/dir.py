@@ -100,8 +100,8 @@ class DirStore:
                     continue  # replaced or removed while listing
                 yield self._info(key, st)
 
-    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
-        return [key for key in keys if self.stat(key) is not None]
+    def existing(self, keys: Sequence[str]) -> builtins.list[StoredInfo]:
+        return [info for key in keys if (info := self.stat(key)) is not None]
 
     def delete(self, keys: Sequence[str]) -> builtins.list[KeyFailure]:
         """Unlink each file (atomic: nginx serves it whole or answers 404), then remove the

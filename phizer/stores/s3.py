@@ -111,14 +111,14 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix or "(all)", exc) from None
 
-    def existing(self, keys: Sequence[str]) -> builtins.list[str]:
+    def existing(self, keys: Sequence[str]) -> builtins.list[StoredInfo]:
         """One listing per group of keys that share a prefix with the first of them (an
         original's variants, `a.jpg` and `a.jpg.webp`, are one listing), not a HEAD each."""
-        found: set[str] = set()
+        found: dict[str, StoredInfo] = {}
         for head, group in _prefix_groups(keys):
             wanted = set(group)
-            found.update(info.key for info in self.list(head) if info.key in wanted)
-        return [key for key in keys if key in found]
+            found.update((info.key, info) for info in self.list(head) if info.key in wanted)
+        return [found[key] for key in keys if key in found]
 
     def delete(self, keys: Sequence[str]) -> builtins.list[KeyFailure]:
         """DeleteObjects, a thousand keys a call; S3 reports a failure per key."""

@@ -32,15 +32,13 @@ renders that count as fresh; run shards with the same config (or `--force` after
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from phizer.base.keyindex import KeyIndex
 from phizer.base.keys import CLOCK_KEY, size_marker_key
 from phizer.base.models import SizeSpec
 from phizer.config import Config
@@ -120,7 +118,7 @@ def wait_past(store: RenderStore, when: float, timeout: float = CLOCK_WAIT_SECON
 class Freshness:
     """The fresh renders of the sizes being warmed, from one store listing per size."""
 
-    def __init__(self, by_size: dict[str, _Times]) -> None:
+    def __init__(self, by_size: dict[str, KeyIndex]) -> None:
         self._by_size = by_size  # by a key's first segment, the size's `WxH`
 
     def __len__(self) -> int:
@@ -148,41 +146,6 @@ class Freshness:
         return cls({})
 
 
-class _Times:
-    """One size's render times by key, as two parallel arrays sorted by the key's digest: a
-    binary search finds a key without holding the key itself."""
-
-    def __init__(self, renders: Iterable[tuple[str, float]]) -> None:
-        listed = array("d")
-        # Each digest carries its position in the listing in 32 low bits, so sorting one list
-        # of ints puts the times in digest order too (no second list of sort keys). 32 bits
-        # is four billion renders of one size in one run: far past any listing warm takes.
-        packed = []
-        for key, made in renders:
-            packed.append(_digest(key) << 32 | len(listed))
-            listed.append(made)
-        packed.sort()
-        self._digests = array("q", (p >> 32 for p in packed))
-        self._times = array("d", (listed[p & 0xFFFFFFFF] for p in packed))
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-    def get(self, key: str) -> float | None:
-        digest = _digest(key)
-        i = bisect_left(self._digests, digest)
-        if i < len(self._digests) and self._digests[i] == digest:
-            return self._times[i]
-        return None
-
-
-def _digest(key: str) -> int:
-    """64 bits of BLAKE2b: the same in every process (unlike `hash()`), so an index could
-    cross a process boundary without losing its meaning."""
-    raw = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(raw, "little", signed=True)
-
-
 def load_freshness(
     config: Config,
     store: RenderStore,
@@ -193,7 +156,7 @@ def load_freshness(
 ) -> Freshness:
     """Check (and, unless `dry_run`, renew) each size's marker, then list the store for the
     sizes whose marker held: a size with new settings has nothing fresh, so needs no listing."""
-    by_size: dict[str, _Times] = {}
+    by_size: dict[str, KeyIndex] = {}
     written: list[float] = []
     for spec in sizes:
         current = fingerprint(config, spec)
@@ -203,7 +166,7 @@ def load_freshness(
                 written.append(write_marker(store, spec, current).last_modified)
             continue
         # One size at a time, so only one size's listing is ever being sorted.
-        by_size[spec.dimensions] = _Times(
+        by_size[spec.dimensions] = KeyIndex(
             _list_fresh(store, spec, prefix, marker.last_modified, shard)
         )
     if written:
