@@ -3,6 +3,7 @@
     /{W}x{H}/{path}                         resize
     /{W}x{H}/{x1}x{y1}/{x2}x{y2}/{path}     crop the box (x1,y1)-(x2,y2), then resize
     /{sig}/{W}x{H}/...                      signed: sig = signature(rest, key)
+    /info/{path}  /{sig}/info/{path}        the original's manifest entry (`parse_info_url`)
 
 The grammar is canonical: every accepted URL is `format_url` of what it parses to, so one
 render has exactly one URL and one store key (cache hit rate is the product). Input is the
@@ -146,6 +147,48 @@ def parse_url(
             f"ask for {format_url(shown)}"
         )
     return url
+
+
+INFO_SEGMENT = "info"
+
+
+def is_info_url(url_path: str) -> bool:
+    """Whether `url_path` asks for an original's entry (`/info/…`, signed or not): its
+    first segment, or its second after a signature-shaped one, is `info`."""
+    segments = url_path.split("/", 3)
+    if len(segments) >= 3 and segments[1] == INFO_SEGMENT:
+        return True
+    return (
+        len(segments) >= 4
+        and bool(_SIGNATURE.fullmatch(segments[1]))
+        and segments[2] == INFO_SEGMENT
+    )
+
+
+def parse_info_url(
+    url_path: str, *, extensions: Sequence[str], key: str = "", sign: str = "crop"
+) -> str:
+    """The original's path in `/info/{path}`, under the rules of a render URL: the same path
+    checks, and a signature (over `info/{path}`) wherever `sign = "all"` asks for one;
+    with `sign = "crop"` an entry needs none (it is not a crop), but a signed form is
+    accepted. Raises NotFound, BadRequest or BadSignature."""
+    if sign not in SIGN_MODES:
+        raise ConfigError(f"[security].sign has value {sign!r}; must be one of {SIGN_MODES}")
+    _check_text(url_path, MAX_URL_BYTES, "URL")
+    rest, signed = url_path[1:], False
+    if key and sign != "none":
+        first, _, unsigned = rest.partition("/")
+        if _SIGNATURE.fullmatch(first):
+            if not hmac.compare_digest(first, signature(unsigned, key)):
+                raise BadSignature("bad signature")
+            rest, signed = unsigned, True
+    head, _, path = rest.partition("/")
+    if head != INFO_SEGMENT:
+        raise NotFound(f"not an info URL: {_show(url_path)}")
+    if key and not signed and sign == "all":
+        raise BadSignature("this URL needs a signature")
+    _check_path(path, extensions)
+    return path
 
 
 def format_url(url: RenderURL) -> str:

@@ -302,6 +302,12 @@ def default_output_name(path: str, dims: str, content_type: str) -> str:
     "(each confirmed gone from the master and every slave first).",
 )
 @click.option(
+    "--manifest",
+    "manifest_out",
+    metavar="FILE",
+    help="Also write the manifest of this run's originals to FILE (see `phizer manifest`).",
+)
+@click.option(
     "--max-prune",
     metavar="N|N%",
     help="Prune nothing (and exit 1) if more renders than this would go. "
@@ -323,6 +329,7 @@ def warm(
     max_failures: int,
     prune: bool,
     max_prune: str | None,
+    manifest_out: str | None,
 ) -> None:
     """Pre-render every configured size of the originals under --prefix."""
     from phizer.warm.run import main_warm, resolve_options
@@ -341,8 +348,50 @@ def warm(
         max_failures=max_failures,
         prune=prune,
         max_prune=max_prune,
+        manifest=manifest_out,
     )
     sys.exit(main_warm(state.config, opts))
+
+
+@main.command()
+@click.option("--prefix", default="", help="Only originals under this prefix.")
+@click.option(
+    "--sizes", "size_names", type=CommaList(), help="Comma-separated size names (default: all)."
+)
+@click.option("--json", "form", flag_value="json", default=True, help="One JSON array (default).")
+@click.option("--jsonl", "form", flag_value="jsonl", help="One JSON object a line.")
+@click.option("-o", "--output", "out", help="Write to FILE (whole or not at all); default stdout.")
+@pass_state
+@reports_errors
+def manifest(
+    state: State, prefix: str, size_names: tuple[str, ...] | None, form: str, out: str | None
+) -> None:
+    """Print what a page needs for each original under --prefix: its size, a ThumbHash
+    placeholder, and every render that exists with its exact size.
+
+    No render is opened and no original with a current record is fetched (docs/manifest.md)."""
+    from phizer.manifest.build import ListedRenders, ManifestRun, entries, listed_originals
+    from phizer.manifest.output import manifest_file, write_entries
+    from phizer.sources.build import build_source
+    from phizer.stores.build import build_store
+
+    config = state.config
+    sizes = tuple(config.size(n) for n in size_names) if size_names else config.sizes
+    store, source = build_store(config), build_source(config)
+    run = ManifestRun()
+    originals = listed_originals(config, source, prefix)
+    items = entries(
+        config, store, source, originals, sizes, ListedRenders(store, sizes, prefix), run
+    )
+    with manifest_file(out) as fh:
+        count = write_entries(items, fh, lines=form == "jsonl")
+    for path, message in run.failures:
+        click.echo(f"phizer: error: {path}: {message}", err=True)
+    click.echo(
+        f"phizer manifest: {count} originals, {run.made} records made, {len(run.failures)} failed",
+        err=True,
+    )
+    sys.exit(1 if run.failures else 0)
 
 
 @main.command()

@@ -13,6 +13,7 @@ error pages for what Werkzeug refuses) lives beside the app it serves.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -28,8 +29,18 @@ from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHand
 from werkzeug.wrappers import Request, Response
 
 from phizer.base import errors
-from phizer.base.urls import content_type_of_key, parse_url
+from phizer.base.formats import DEFAULT_VARIANT, writes
+from phizer.base.urls import (
+    RenderURL,
+    content_type_of_key,
+    extension_of,
+    is_info_url,
+    parse_info_url,
+    parse_url,
+)
 from phizer.config import Config, ServerConfig, load_config
+from phizer.manifest.build import AskedRenders, read_record
+from phizer.manifest.entries import entry
 from phizer.pool.workers import Pool
 from phizer.serve.access_log import close_access_logger, log_request, make_access_logger
 from phizer.serve.metrics import CONTENT_TYPE, Metrics
@@ -104,6 +115,8 @@ class App:
             return error_response(errors.PhizerError("internal error"), self.config.server), "-"
 
     def on_render(self, request: Request) -> Answer:
+        if is_info_url(request.path):
+            return self.on_info(request)
         security = self.config.security
         url = parse_url(
             request.path,
@@ -132,6 +145,27 @@ class App:
         )
         response = render_response(request, self.config.server, stored.info, content_type, stored)
         return response, cache
+
+    def on_info(self, request: Request) -> Answer:
+        """The original's manifest entry (`phizer.manifest.entries`), cached like a render.
+        An original without a record yet gets one by rendering its first size through the
+        miss path (the pool's bounds apply): 404 when there is no such original."""
+        config, security = self.config, self.config.security
+        path = parse_info_url(
+            request.path, extensions=config.limits.extensions, key=security.key, sign=security.sign
+        )
+        record = read_record(self.store, path)
+        if record is None:
+            size = config.sizes[0]
+            own = None if writes(extension_of(path)) else DEFAULT_VARIANT
+            url = RenderURL(size.width, size.height, path, variant=own)
+            self.misses.fill(url, size, self.misses.ticket(path), whole=True)
+            record = read_record(self.store, path)
+            if record is None:
+                raise errors.NotFound(f"no record of {path}")
+        item = entry(record, config.sizes, AskedRenders(self.store).of(path, config.sizes))
+        body = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+        return render_response(request, config.server, None, "application/json", body), "-"
 
     def on_healthz(self, request: Request) -> Answer:
         if self.pool.alive():

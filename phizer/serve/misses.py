@@ -79,7 +79,7 @@ class Misses:
         return self._finished[_slot(path)]
 
     def fill(
-        self, url: RenderURL, size: SizeSpec, ticket: int | None = None
+        self, url: RenderURL, size: SizeSpec, ticket: int | None = None, *, whole: bool = False
     ) -> RenderOutcome | None:
         """Render `url`, or share the render under way for it: its outcome, with its bytes
         and the store's validators. None means another request stored it before this one
@@ -90,7 +90,9 @@ class Misses:
         client waits for shares its answer; a request for another size of the original
         waits for the whole job (render-ahead included), which has most likely stored that
         size too, then looks in the store again (otherwise the original is in the originals
-        cache). Starting at once would fetch and decode the original a second time."""
+        cache). Starting at once would fetch and decode the original a second time.
+        `whole`: return once the whole job is done, render-ahead and the original's record
+        included (`GET /info` waits for the record)."""
         recheck = ticket is None
         while True:
             with self._lock:
@@ -106,6 +108,8 @@ class Misses:
                 recheck = True
                 continue
             result = job.answer.result()
+            if whole:
+                wait([job.finished])
             if result is None:
                 return None
             if lead:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -39,6 +40,8 @@ from phizer.lifecycle.prune import (
     PruneResult,
     prune,
 )
+from phizer.manifest.build import AskedRenders, ListedRenders, ManifestRun, Renders, entries
+from phizer.manifest.output import manifest_file, write_entries
 from phizer.pool.jobs import JobResult, RenderJob, in_shard, usable_cores
 from phizer.pool.targets import make_targets
 from phizer.sources import Originals
@@ -80,6 +83,7 @@ class WarmOptions:
     max_failures: int
     prune: bool = False
     max_prune: PruneLimit = PruneLimit.parse(DEFAULT_MAX_PRUNE)
+    manifest: str | None = None  # a file for the manifest of this run's originals
 
 
 def resolve_options(
@@ -97,6 +101,7 @@ def resolve_options(
     max_failures: int = 0,
     prune: bool = False,
     max_prune: str | None = None,
+    manifest: str | None = None,
 ) -> WarmOptions:
     """The command line's options checked against the config, as the one typed object the
     run takes; ConfigError (exit 2) names what is wrong. `formats` None: the config's."""
@@ -131,6 +136,7 @@ def resolve_options(
         max_failures,
         prune,
         limit,
+        manifest,
     )
 
 
@@ -161,6 +167,8 @@ class Warm:
         self.source: Originals = build_source(config)
         self.tally = Tally()
         self.listed = ListedPaths()  # for --prune: every original of the run's listing
+        # For --manifest: this run's originals, one a line, spooled to disk past 1 MB.
+        self.paths = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8")
         self.progress = Progress(err, tty=err.isatty(), enabled=not opts.dry_run)
 
     def run(self) -> Tally:
@@ -177,6 +185,9 @@ class Warm:
             self.tally.fail(self.opts.prefix or "(listing)", exc.message, fatal=True)
         if self.opts.prune:
             self._prune()
+        if self.opts.manifest and not self.opts.dry_run:
+            self._manifest(self.opts.manifest)
+        self.paths.close()
         self.progress.close(self.tally.counts())
         return self.tally
 
@@ -215,6 +226,29 @@ class Warm:
         self.tally.pruned(result)
         if opts.dry_run and not opts.as_json:
             self.out.write("".join(f"prune {key}\n" for key in result.keys))
+
+    def _manifest(self, out: str) -> None:
+        """The manifest of the originals this run listed (rendered, skipped or failed:
+        those that failed have no record, and are named in the run's failures)."""
+        if self.interrupt.event.is_set() or self.tally.fatal:
+            logger.error("warm --manifest: the run did not finish; no manifest written")
+            self.tally.fail(out, "the run did not finish: no manifest written", fatal=True)
+            return
+        config, opts = self.config, self.opts
+        store = build_store(config)
+        renders: Renders = (
+            AskedRenders(store) if opts.from_file else ListedRenders(store, opts.sizes, opts.prefix)
+        )
+        self.paths.seek(0)
+        originals = ((line.rstrip("\n"), None) for line in self.paths)
+        run = ManifestRun()
+        try:
+            with manifest_file(out) as fh:
+                items = entries(config, store, self.source, originals, opts.sizes, renders, run)
+                write_entries(items, fh)
+        except (OSError, PhizerError) as exc:
+            message = exc.message if isinstance(exc, PhizerError) else str(exc)
+            self.tally.fail(out, f"cannot write the manifest: {message}", fatal=True)
 
     def _dry_run(self, freshness: Freshness) -> None:
         for _path, _known, stale in self._plan(freshness):
@@ -325,6 +359,8 @@ class Warm:
                     logger.debug("not an original: %s (%s)", path, exc.message)
                 continue
             count += 1
+            if opts.manifest:
+                self.paths.write(path + "\n")
             yield path, None if isinstance(item, str) else item
         self.progress.set_total(count)
 
