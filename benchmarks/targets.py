@@ -117,6 +117,14 @@ TARGETS = [
         "no-op warm: GETs of originals == 0", "noop",
         lambda n: n["original_gets"], 0, at_most=True, unit="",
     ),
+    Target(
+        "manifest of 10,000 unchanged originals <= 60 s", "noop",
+        lambda n: n["manifest_seconds"], 60, at_most=True, unit=" s",
+    ),
+    Target(
+        "manifest: GETs of originals == 0", "noop",
+        lambda n: n["manifest_original_gets"], 0, at_most=True, unit="",
+    ),
 ]  # fmt: skip
 
 

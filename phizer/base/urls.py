@@ -249,11 +249,14 @@ def signature(rest: str, key: str) -> str:
 
 
 def sign_url(url_path: str, key: str) -> str:
-    """`/{sig}/{rest}` for `/{rest}`, after checking `/{rest}` is a valid unsigned render URL
-    (a signed URL that serve must refuse anyway is a mistake worth reporting early)."""
+    """`/{sig}/{rest}` for `/{rest}`, after checking `/{rest}` is a valid unsigned render or
+    info URL (a signed URL that serve must refuse anyway is a mistake worth reporting early)."""
     if not key:
         raise ConfigError("[security].key is empty; nothing to sign with")
-    parse_url(url_path, extensions=INPUT_EXTENSIONS, sign="none")
+    if is_info_url(url_path):
+        parse_info_url(url_path, extensions=INPUT_EXTENSIONS, sign="none")
+    else:
+        parse_url(url_path, extensions=INPUT_EXTENSIONS, sign="none")
     rest = url_path[1:]
     return f"/{signature(rest, key)}/{rest}"
 

@@ -175,13 +175,14 @@ def sizes(state: State) -> None:
 @pass_state
 @reports_errors
 def sign(state: State, url_path: str) -> None:
-    """Print the signed form of URL_PATH (e.g. /220x220/photos/a.jpg)."""
-    from phizer.base.urls import parse_url, sign_url
+    """Print the signed form of URL_PATH (e.g. /220x220/photos/a.jpg, /info/photos/a.jpg)."""
+    from phizer.base.urls import is_info_url, parse_info_url, parse_url, sign_url
 
     config = state.config
     if not config.security.key:
         raise ConfigError(f"{config.source}: [security].key is empty; nothing to sign with")
-    parse_url(url_path, extensions=config.limits.extensions)  # refuse what serve would refuse
+    parse = parse_info_url if is_info_url(url_path) else parse_url
+    parse(url_path, extensions=config.limits.extensions)  # refuse what serve would refuse
     click.echo(sign_url(url_path, config.security.key))
 
 
