@@ -3,88 +3,21 @@ stands in for a CDN, and warmed renders are served from the store without reachi
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from support.config import write_config
-from support.serve import PHIZER, Serve, decoded, dir_config, image_bytes, serve, stop
+from support.nginx import nginx
+from support.serve import PHIZER, Serve, decoded, dir_config, image_bytes, serve
 
 pytestmark = pytest.mark.slow
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "configs" / "nginx.conf"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class Nginx:
-    url: str
-    static_url: str
-    prefix: Path
-
-
-@contextmanager
-def nginx(prefix: Path, renders: Path, phizer_url: str, max_age: int) -> Iterator[Nginx]:
-    """nginx -p prefix with the rendered template, on two free ports; stopped afterwards."""
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    (prefix / "tmp").mkdir(exist_ok=True)
-    for _attempt in range(3):  # a free port can be taken by someone else before nginx binds
-        listen, static = free_port(), free_port()
-        conf = (
-            TEMPLATE.read_text()
-            .replace("@LISTEN@", f"127.0.0.1:{listen}")
-            .replace("@STATIC@", f"127.0.0.1:{static}")
-            .replace("@PHIZER@", phizer_url.removeprefix("http://"))
-            .replace("@RENDERS@", str(renders))
-            .replace("@MAX_AGE@", str(max_age))
-        )
-        assert not re.search(r"^[^#]*@[A-Z_]+@", conf, re.MULTILINE), "a token left over"
-        (prefix / "nginx.conf").write_text(conf)
-        process = subprocess.Popen(
-            [NGINX, "-p", f"{prefix}/", "-c", "nginx.conf", "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 10
-        while process.poll() is None and not (answers(listen) and answers(static)):
-            assert time.monotonic() < deadline, "nginx did not start"
-            time.sleep(0.05)
-        if process.poll() is None:
-            break
-    else:
-        raise AssertionError(
-            f"nginx would not start: {process.stderr.read() if process.stderr else ''}"
-        )
-    try:
-        yield Nginx(f"http://127.0.0.1:{listen}", f"http://127.0.0.1:{static}", prefix)
-    finally:
-        stop(process, signal.SIGQUIT, timeout=10)
 
 
 @pytest.fixture
