@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["max", "fill", "portrait", "landscape"]
+Gravity = Literal["auto", "centre"]
+CROPPING_MODES = ("fill", "portrait", "landscape")
 
 
 @dataclass(frozen=True)
@@ -21,20 +23,34 @@ class SizeSpec:
     upscale: bool = False
     quality: int = 85
     progressive: bool = True
+    gravity: Gravity = "auto"  # "centre": crop the middle even when a focal point is known
 
     @property
     def dimensions(self) -> str:
         """The `WxH` that names this size in URLs and store keys."""
         return f"{self.width}x{self.height}"
 
-    def fingerprint(self, keep_metadata: bool = False, canvas: str = "#ffffff") -> str:
+    @property
+    def follows_focus(self) -> bool:
+        """Whether a focal point moves this size's crop window (a cropping mode, not
+        opted out)."""
+        return self.mode in CROPPING_MODES and self.gravity == "auto"
+
+    def fingerprint(
+        self, keep_metadata: bool = False, canvas: str = "#ffffff", focus: tuple[str, ...] = ()
+    ) -> str:
         """Everything that changes this size's pixels or bytes; a render made under another
-        fingerprint is stale (warm re-renders it)."""
-        return (
+        fingerprint is stale (warm re-renders it). `focus`: the focal point's sources, which
+        move a cropping size's window (nothing is added without them, so turning focus on
+        re-renders the cropping sizes only)."""
+        base = (
             f"v1;{self.width}x{self.height};{self.mode};up={int(self.upscale)};"
             f"q={self.quality};prog={int(self.progressive)};meta={int(keep_metadata)};"
             f"canvas={canvas.lower()}"
         )
+        if focus and self.follows_focus:
+            base += f";focus={','.join(focus)}"
+        return base
 
 
 @dataclass(frozen=True)
@@ -71,13 +87,41 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Focus:
+    """Where a photo's subject is: a box in fractions (0..1) of the displayed picture (a
+    point is a box of no size), and what found it: "metadata", "faces" or "saliency"."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.x1 <= self.x2 <= 1 and 0 <= self.y1 <= self.y2 <= 1):
+            raise ValueError(f"focus box {self} is not inside the picture")
+
+
+@dataclass(frozen=True)
+class KnownFocus:
+    """A focal point already settled for this version of an original (its record, the
+    master's metadata): `focus` None means settled that there is none."""
+
+    focus: Focus | None
+
+
+@dataclass(frozen=True)
 class Picture:
     """What a render job learns of the original itself: its size as displayed (after the
-    EXIF orientation) and a ThumbHash placeholder of the whole picture (base64)."""
+    EXIF orientation), a ThumbHash placeholder of the whole picture (base64), and its
+    focal point (None: none found, or no source configured); `focus_computed` is False
+    when the focal point was given (a record, the store's metadata) rather than found."""
 
     width: int
     height: int
     placeholder: str
+    focus: Focus | None = None
+    focus_computed: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +142,7 @@ class Original:
     data: bytes
     etag: str | None = None
     last_modified: float | None = None  # seconds since the epoch
+    focus_hint: str | None = None  # the master's `focus` metadata, as the application set it
 
     @property
     def info(self) -> OriginalInfo:

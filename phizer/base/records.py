@@ -5,7 +5,9 @@ manifest and `GET /info` need no original and no render opened.
 Every render's dimensions follow from the record's width and height and the size's settings
 (`phizer.engine.geometry.plan`), so the record lists none of them. `original` holds the
 validators of the bytes it describes, so a listing tells whether it is still current;
-`settings` fingerprints the sizes it was made under.
+`settings` fingerprints the sizes it was made under. `focus` is the photo's focal point as
+`focus_sources` found it (None: none found), `focus_made` when it was looked for: a later
+job with the same sources and the same version of the original reuses it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from phizer.base.models import OriginalInfo
+from phizer.base.models import Focus, OriginalInfo
 
 VERSION = 1
 
@@ -29,6 +31,9 @@ class Record:
     size: int | None  # bytes
     last_modified: float | None
     settings: str
+    focus: Focus | None = None
+    focus_sources: str = ""  # `[focus] sources` joined by commas; "" when none
+    focus_made: float | None = None  # seconds since the epoch
 
     def describes(self, info: OriginalInfo) -> bool:
         """Whether `info` (a listing's or a stat's) is the version this record was made
@@ -61,6 +66,9 @@ def record_from_json(data: bytes) -> Record | None:
             size=raw["size"],
             last_modified=raw["last_modified"],
             settings=str(raw["settings"]),
+            focus=Focus(**raw["focus"]) if raw.get("focus") else None,
+            focus_sources=str(raw.get("focus_sources", "")),
+            focus_made=raw.get("focus_made"),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

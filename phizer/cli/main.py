@@ -24,7 +24,7 @@ import click
 from phizer import __version__
 from phizer.base.errors import ConfigError, PhizerError
 from phizer.base.formats import FORMAT_BY_EXTENSION, VARIANT_FORMATS
-from phizer.base.models import CropBox
+from phizer.base.models import CropBox, Focus
 from phizer.base.paths import read_paths, write_atomically
 from phizer.base.urls import format_of_key
 from phizer.config import Config, load_config
@@ -222,10 +222,22 @@ def check(state: State) -> None:
     type=click.Path(),
     help="Output file, or - for stdout. Default: NAME.WxH.EXT in the current directory.",
 )
+@click.option(
+    "--focus",
+    "show_focus",
+    is_flag=True,
+    help="Also print the photo's focal point and what found it ([focus] sources).",
+)
 @pass_state
 @reports_errors
 def render(
-    state: State, path: str, size: str, crop: CropBox | None, variant: str | None, out: str | None
+    state: State,
+    path: str,
+    size: str,
+    crop: CropBox | None,
+    variant: str | None,
+    out: str | None,
+    show_focus: bool,
 ) -> None:
     """Render PATH at SIZE (a size name or WxH).
 
@@ -238,9 +250,11 @@ def render(
     if variant is None and out not in (None, "-"):
         variant = variant_named_by(str(out))
     try:
-        rendered = render_path(config, path, spec, crop, variant)
+        rendered, picture = render_path(config, path, spec, crop, variant)
     except PhizerError as exc:
         raise type(exc)(f"{path}: {exc.message}") from None
+    if show_focus:
+        click.echo(focus_line(picture.focus, config.focus.sources), err=True)
     if out == "-":
         sys.stdout.buffer.write(rendered.data)
         return
@@ -256,6 +270,16 @@ def render(
     click.echo(
         f"{target} ({rendered.width}x{rendered.height}, {len(rendered.data)} bytes)", err=True
     )
+
+
+def focus_line(focus: Focus | None, sources: tuple[str, ...]) -> str:
+    """`phizer render --focus`'s line: the box in fractions and in words, and its source."""
+    if not sources:
+        return "focus: none looked for ([focus] sources is empty): centre crops"
+    if focus is None:
+        return f"focus: none found by {', '.join(sources)}: centre crops"
+    box = f"{focus.x1:.3f},{focus.y1:.3f},{focus.x2:.3f},{focus.y2:.3f}"
+    return f"focus: {box} (x1,y1,x2,y2 as fractions) from {focus.source}"
 
 
 def variant_named_by(out: str) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from phizer.base.errors import TooLarge
-from phizer.base.models import CropBox, Rendered, SizeSpec
+from phizer.base.models import CropBox, KnownFocus, Picture, Rendered, SizeSpec
 from phizer.config import Config
-from phizer.engine.render import render_all
+from phizer.engine.focus import parse_hint
+from phizer.engine.render import iter_described
 from phizer.pool.targets import make_targets
 from phizer.sources.build import build_source
 
@@ -27,16 +28,29 @@ def render_path(
     size: SizeSpec,
     crop: CropBox | None = None,
     variant: str | None = None,
-) -> Rendered:
-    """Render `path` at `size`. A path naming an existing local file is read directly (handy
-    for checking one file); anything else is fetched through the configured sources."""
+) -> tuple[Rendered, Picture]:
+    """Render `path` at `size`, and what the render learned of the original (its focal
+    point under `[focus] sources`, looked for afresh). A path naming an existing local
+    file is read directly (handy for checking one file); anything else is fetched through
+    the configured sources, the master's `focus` metadata included."""
     local = Path(path)
+    hint = None
     if local.is_file():
         data = read_local(local, config.limits.max_original_bytes)
         name = local.name
     else:
-        data = build_source(config).fetch(path).data
-        name = path
+        original = build_source(config).fetch(path)
+        data, name, hint = original.data, path, original.focus_hint
     (target,) = make_targets(config, name, [size], variants=(variant,), crop=crop)
-    (rendered,) = render_all(data, [target], config.output, config.limits)
-    return rendered
+    sources = config.focus.sources
+    known = None
+    if hint and "metadata" in sources and (hinted := parse_hint(hint)) is not None:
+        known = KnownFocus(hinted)
+    items = list(
+        iter_described(
+            data, [target], config.output, config.limits, focus_sources=sources, known_focus=known
+        )
+    )
+    rendered = next(i for i in items if isinstance(i, Rendered))
+    picture = next(i for i in items if isinstance(i, Picture))
+    return rendered, picture

@@ -5,6 +5,7 @@ Every refusal names the file, the key and the bad value; nothing is clamped or g
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,14 +14,16 @@ from typing import Any, cast
 
 from phizer.base.errors import ConfigError
 from phizer.base.formats import INPUT_EXTENSIONS, VARIANT_FORMATS
-from phizer.base.models import SizeSpec
+from phizer.base.models import Gravity, SizeSpec
 from phizer.config.schema import (
     DEFAULT_SIZES,
+    FOCUS_SOURCES,
     KEYS,
     MAX_DIMENSION,
     MODES,
     CacheConfig,
     Config,
+    FocusConfig,
     LimitsConfig,
     OutputConfig,
     PurgeConfig,
@@ -140,6 +143,7 @@ class _Parser:
             security=self.security(raw),
             output=output,
             purge=self.purge(raw),
+            focus=self.focus(raw),
             sizes=self.sizes(raw, output),
             source=self.source,
         )
@@ -238,6 +242,16 @@ class _Parser:
             sign=self.choice(t, "[security]", "sign", SecurityConfig.sign, ("none", "crop", "all")),
         )
 
+    def focus(self, raw: Mapping[str, Any]) -> FocusConfig:
+        t = self.table(raw, "focus", set(KEYS["focus"]))
+        sources = self.str_list(t, "[focus]", "sources", FocusConfig.sources, FOCUS_SOURCES)
+        if "faces" in sources and importlib.util.find_spec("cv2") is None:
+            raise self.fail(
+                "[focus].sources",
+                'has "faces", which needs OpenCV: pip install "phizer[faces]"',
+            )
+        return FocusConfig(sources=sources)
+
     def purge(self, raw: Mapping[str, Any]) -> PurgeConfig:
         t = self.table(raw, "purge", set(KEYS["purge"]))
         urls = self.get(t, "[purge]", "urls", list, list(PurgeConfig.urls))
@@ -317,4 +331,5 @@ class _Parser:
             upscale=self.get(t, w, "upscale", bool, False),
             quality=self.ranged(t, w, "quality", output.quality, 1, 100),
             progressive=self.get(t, w, "progressive", bool, output.progressive),
+            gravity=cast(Gravity, self.choice(t, w, "gravity", "auto", ("auto", "centre"))),
         )

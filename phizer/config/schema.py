@@ -86,6 +86,17 @@ class OutputConfig:
     formats: tuple[str, ...] = ()
 
 
+FOCUS_SOURCES = ("metadata", "faces", "saliency")
+
+
+@dataclass(frozen=True)
+class FocusConfig:
+    """`[focus]`: where a photo's focal point comes from, in order of trust; none by default
+    (centre crops, as every peer does unless asked)."""
+
+    sources: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class PurgeConfig:
     """`[purge]`: the CDN requests sent for each render phizer deletes."""
@@ -113,6 +124,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     purge: PurgeConfig = field(default_factory=PurgeConfig)
+    focus: FocusConfig = field(default_factory=FocusConfig)
     sizes: tuple[SizeSpec, ...] = DEFAULT_SIZES
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -147,5 +159,6 @@ KEYS: dict[str, tuple[str, ...]] = {
     "security": _keys(SecurityConfig),
     "output": _keys(OutputConfig),
     "purge": _keys(PurgeConfig),
-    "sizes": ("width", "height", "mode", "upscale", "quality", "progressive"),
+    "focus": _keys(FocusConfig),
+    "sizes": ("width", "height", "mode", "upscale", "quality", "progressive", "gravity"),
 }

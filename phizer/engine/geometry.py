@@ -3,6 +3,10 @@ exhaustively: given an original's displayed size, a size spec and an optional cr
 region of the original becomes which output size.
 
 A `Plan` says "resample this (sub-pixel) box of the displayed original to width x height".
+A cropping mode (`fill`, `portrait`, `landscape`) cuts its window from the middle, or, given
+the photo's focal box, places the window to hold the box when it fits and centres it on the
+box when it does not, always inside the picture (`_placed`). An explicit crop box and a size
+with `gravity = "centre"` ignore the focal box.
 Expressing each mode as one box plus one size lets the renderer crop and scale in a single
 `Image.resize(size, box=...)` call, with no intermediate copy and no rounding of the crop.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from phizer.base.errors import BadRequest
-from phizer.base.models import CropBox, SizeSpec
+from phizer.base.models import CropBox, Focus, SizeSpec
 
 Box = tuple[float, float, float, float]
 
@@ -43,8 +47,15 @@ def check_crop(crop: CropBox, width: int, height: int) -> None:
         raise BadRequest(f"crop box {_text(crop)} reaches outside the {width}x{height} image")
 
 
-def plan(size: SizeSpec, width: int, height: int, crop: CropBox | None = None) -> Plan:
-    """Where `size` takes its pixels from in a `width` x `height` original (as displayed)."""
+def plan(
+    size: SizeSpec,
+    width: int,
+    height: int,
+    crop: CropBox | None = None,
+    focus: Focus | None = None,
+) -> Plan:
+    """Where `size` takes its pixels from in a `width` x `height` original (as displayed);
+    `focus` places a cropping size's window (see the module docstring)."""
     if width < 1 or height < 1:
         raise ValueError(f"an original must have pixels, not {width}x{height}")
     if crop is not None:
@@ -52,13 +63,16 @@ def plan(size: SizeSpec, width: int, height: int, crop: CropBox | None = None) -
         region: Box = (crop.x1, crop.y1, crop.x2, crop.y2)
     else:
         region = (0, 0, width, height)
+    target: Box | None = None
+    if focus is not None and crop is None and size.follows_focus:
+        target = (focus.x1 * width, focus.y1 * height, focus.x2 * width, focus.y2 * height)
     if size.mode == "max":
         return _fit(region, size)
     if size.mode == "fill":
-        return _fill(region, size)
+        return _fill(region, size, target)
     if size.mode == "portrait":
-        return _strip(region, size, along_height=True)
-    return _strip(region, size, along_height=False)
+        return _strip(region, size, target, along_height=True)
+    return _strip(region, size, target, along_height=False)
 
 
 def _fit(region: Box, size: SizeSpec) -> Plan:
@@ -67,24 +81,23 @@ def _fit(region: Box, size: SizeSpec) -> Plan:
     return Plan(region, _dim(w * scale), _dim(h * scale))
 
 
-def _fill(region: Box, size: SizeSpec) -> Plan:
+def _fill(region: Box, size: SizeSpec, target: Box | None) -> Plan:
     w, h = _extent(region)
     cover = max(size.width / w, size.height / h)
     if cover <= 1 or size.upscale:
-        # Cover the box exactly, cropping the overflow evenly from both sides.
-        return Plan(
-            _centred(region, size.width / cover, size.height / cover), size.width, size.height
-        )
+        # Cover the box exactly, cropping the overflow (evenly, or around the focal box).
+        window = _placed(region, size.width / cover, size.height / cover, target)
+        return Plan(window, size.width, size.height)
     # Too small to cover without upscaling: keep 1:1 pixels, crop to the target's aspect.
     if w * size.height > h * size.width:
         out_w, out_h = _dim(h * size.width / size.height), _dim(h)
     else:
         out_w, out_h = _dim(w), _dim(w * size.height / size.width)
     out_w, out_h = min(out_w, _dim(w)), min(out_h, _dim(h))
-    return Plan(_centred(region, out_w, out_h), out_w, out_h)
+    return Plan(_placed(region, out_w, out_h, target), out_w, out_h)
 
 
-def _strip(region: Box, size: SizeSpec, along_height: bool) -> Plan:
+def _strip(region: Box, size: SizeSpec, target: Box | None, along_height: bool) -> Plan:
     """portrait (scale to H, crop the sides) and landscape (scale to W, crop top/bottom)."""
     w, h = _extent(region)
     if along_height:
@@ -92,12 +105,12 @@ def _strip(region: Box, size: SizeSpec, along_height: bool) -> Plan:
         out_w, out_h = _dim(w * scale), _dim(h * scale)
         if out_w <= size.width:  # nothing to crop: keep every column, like `max`
             return Plan(region, out_w, out_h)
-        return Plan(_centred(region, size.width / scale, h), size.width, out_h)
+        return Plan(_placed(region, size.width / scale, h, target), size.width, out_h)
     scale = _capped(size.width / w, size)
     out_w, out_h = _dim(w * scale), _dim(h * scale)
     if out_h <= size.height:
         return Plan(region, out_w, out_h)
-    return Plan(_centred(region, w, size.height / scale), out_w, size.height)
+    return Plan(_placed(region, w, size.height / scale, target), out_w, size.height)
 
 
 def _capped(scale: float, size: SizeSpec) -> float:
@@ -113,11 +126,18 @@ def _extent(region: Box) -> tuple[float, float]:
     return region[2] - region[0], region[3] - region[1]
 
 
-def _centred(region: Box, w: float, h: float) -> Box:
+def _placed(region: Box, w: float, h: float, target: Box | None) -> Box:
+    """A `w` x `h` window inside `region`: centred on `target` (the focal box), which it
+    then holds whenever it fits, clamped to the region; centred on the region without one."""
     x1, y1, x2, y2 = region
     # min(): a cover scale computed in floats can overshoot the region by an ulp.
     w, h = min(w, x2 - x1), min(h, y2 - y1)
-    left, top = x1 + (x2 - x1 - w) / 2, y1 + (y2 - y1 - h) / 2
+    if target is None:
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    else:
+        cx, cy = (target[0] + target[2]) / 2, (target[1] + target[3]) / 2
+    left = min(max(cx - w / 2, x1), x2 - w)
+    top = min(max(cy - h / 2, y1), y2 - h)
     return (left, top, left + w, top + h)
 
 

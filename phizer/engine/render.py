@@ -21,9 +21,9 @@ from PIL import Image
 
 from phizer.base.errors import BadRequest, PhizerError, Undecodable
 from phizer.base.formats import CONTENT_TYPE_BY_FORMAT, output_format
-from phizer.base.models import Picture, Rendered, RenderTarget, SizeSpec
+from phizer.base.models import Focus, KnownFocus, Picture, Rendered, RenderTarget, SizeSpec
 from phizer.config import LimitsConfig, OutputConfig
-from phizer.engine import png_chunks
+from phizer.engine import focus, png_chunks
 from phizer.engine.colour import to_working_mode
 from phizer.engine.decode import (
     DECODE_ERRORS,
@@ -128,11 +128,21 @@ def iter_described(
     first_threads: int = 1,
     wanted: Callable[[RenderTarget], bool] | None = None,
     describe: bool = True,
+    focus_sources: Sequence[str] = (),
+    known_focus: KnownFocus | None = None,
 ) -> Iterator[Rendered | Picture]:
     """`iter_renders`, then (with `describe`) the `Picture`: the original's displayed size
     and its placeholder, resampled from the smallest picture already made that shows the
     whole photo (a `max` render, usually), else from the decode; never a decode of its
-    own. Last, so no client waits for it."""
+    own. Last, so no client waits for it.
+
+    `focus_sources` (`[focus] sources`): the cropping sizes place their window around the
+    photo's focal point (`engine.focus`), found once, on a copy resampled from a picture the
+    job already has, and reported in the `Picture`. `known_focus` is one settled already
+    (the original's record, the master's metadata): then nothing is looked for. Without a
+    client waiting, the sizes that do not crop are rendered first, so the focal point is
+    found on the smallest of them rather than on the decode. Animations are cropped from
+    the centre."""
     with opened(data, limits) as (im, header):
         formats = [_output_format(header.format, t) for t in targets]
         plans = [plan(t.size, header.width, header.height, t.crop) for t in targets]
@@ -150,6 +160,11 @@ def iter_described(
                     yield from _animated(again, header_again, rest, output)
             return
         first = plans[:1] if awaited and not header.progressive else plans
+        if focus_sources and known_focus is None:
+            # The focal point is looked for on a copy ANALYSIS_SIDE px across: decode at
+            # least that much of the photo (faces smaller than that go unseen).
+            w, h = header.width, header.height
+            first = [*first, Plan((0.0, 0.0, float(w), float(h)), *_analysis_size(w, h))]
         source, meta = _decode_still_or_repaired(
             im, header, data, limits, first, output.keep_metadata, first_threads
         )
@@ -159,8 +174,15 @@ def iter_described(
         ladder = _Ladder(source)
         photo = photographic(header.format, len(data), header.width * header.height)
         jobs = list(zip(targets, formats, plans, strict=True))
+        focuser = _Focuser(
+            focus_sources, known_focus, im, header.orientation, ladder, source.width, source.height
+        )
+        if not awaited and focuser.searching:
+            jobs.sort(key=lambda job: _follows_focus(job[0]))  # stable: the rest keep order
 
         def render(target: RenderTarget, fmt: str, p: Plan, threads: int = 1) -> Rendered:
+            if focus_sources and _follows_focus(target):
+                p = plan(target.size, source.width, source.height, None, focuser.get())
             image = ladder.render(p, threads)
             encoded = _encode(image, fmt, target, output, meta, photo=photo)
             return _rendered(target, fmt, image, encoded)
@@ -174,11 +196,52 @@ def iter_described(
         for job in rest:
             yield render(*job)
         if describe:
-            yield _picture(ladder.whole(source.width, source.height), source.width, source.height)
+            preview = ladder.whole(source.width, source.height, _preview_size)
+            focus = focuser.get() if focus_sources else None
+            yield Picture(source.width, source.height, encoded(preview), focus, focuser.computed)
 
 
-def _picture(image: Image.Image, width: int, height: int) -> Picture:
-    return Picture(width, height, encoded(image))
+def _follows_focus(target: RenderTarget) -> bool:
+    return target.crop is None and target.size.follows_focus
+
+
+class _Focuser:
+    """The job's focal point, settled at most once: given (`known`), or looked for the
+    first time a cropping size (or the `Picture`) asks, on an analysis copy resampled from
+    the smallest picture the ladder holds that shows the whole photo."""
+
+    def __init__(
+        self,
+        sources: Sequence[str],
+        known: KnownFocus | None,
+        im: Image.Image,
+        orientation: int,
+        ladder: _Ladder,
+        width: int,
+        height: int,
+    ) -> None:
+        self.sources = tuple(sources)
+        self.searching = bool(self.sources) and known is None
+        self.computed = False
+        self._focus = known.focus if known is not None else None
+        # What the file says is read now, from the header: the decode may drop it.
+        self._file = focus.from_file(im, orientation) if "metadata" in self.sources else None
+        self._ladder, self._width, self._height = ladder, width, height
+
+    def get(self) -> Focus | None:
+        if self.searching:
+            self.searching = False
+            self.computed = True
+            self._focus = focus.find(self.sources, file_focus=self._file, image=self._analysis)
+        return self._focus
+
+    def _analysis(self) -> Image.Image:
+        return self._ladder.whole(self._width, self._height, _analysis_size)
+
+
+def _analysis_size(width: int, height: int) -> tuple[int, int]:
+    scale = min(focus.ANALYSIS_SIDE / width, focus.ANALYSIS_SIDE / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _preview_size(width: int, height: int) -> tuple[int, int]:
@@ -281,11 +344,13 @@ class _Ladder:
     def __init__(self, source: _Source) -> None:
         self.rungs = [source.rung]
 
-    def whole(self, width: int, height: int) -> Image.Image:
-        """The whole photo at the placeholder's size, from the smallest rung that shows it
+    def whole(
+        self, width: int, height: int, sized: Callable[[int, int], tuple[int, int]]
+    ) -> Image.Image:
+        """The whole photo at `sized(width, height)`, from the smallest rung that shows it
         all in enough detail (the decode when no render does: every size was a crop)."""
         box: Box = (0.0, 0.0, float(width), float(height))
-        size = _preview_size(width, height)
+        size = sized(width, height)
         need = CASCADE_GAP * size[0] / width
         usable = [r for r in self.rungs[1:] if r.covers(box) and r.scale >= need]
         rung = min(usable, key=lambda r: r.scale) if usable else self.rungs[0]
@@ -372,6 +437,7 @@ def _animated(
         if index == 0 and describe:  # the first frame stands for the animation
             whole = (0.0, 0.0, float(frame.width), float(frame.height))
             preview = resample(frame, whole, _preview_size(header.width, header.height))
+            # (Animations are cropped from the centre: no focal point is looked for.)
         for k, (_, _, p) in enumerate(jobs):
             if index == 0 or animate[k]:
                 scale = (frame.width / header.width, frame.height / header.height)
@@ -391,7 +457,7 @@ def _animated(
             data = _encode(frames[0], fmt, target, output, Metadata())
         yield _rendered(target, fmt, frames[0], data)
     if preview is not None:
-        yield _picture(preview, header.width, header.height)
+        yield Picture(header.width, header.height, encoded(preview))
 
 
 def _frame(im: Image.Image, index: int, orientation: int) -> Image.Image:

@@ -23,12 +23,13 @@ from phizer.base.errors import PhizerError
 from phizer.base.keyindex import KeyIndex
 from phizer.base.keys import record_key
 from phizer.base.models import OriginalInfo, SizeSpec
-from phizer.base.records import Record, record_from_json
+from phizer.base.records import Record
 from phizer.base.urls import check_original_path
 from phizer.config import Config
 from phizer.engine.render import describe
 from phizer.manifest.entries import Entry, candidate_keys, entry
 from phizer.pool.jobs import in_shard
+from phizer.pool.records import read_record
 from phizer.pool.targets import settings_fingerprint
 from phizer.sources import Originals
 from phizer.stores import RenderStore
@@ -84,18 +85,6 @@ class ManifestRun:
 
     made: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
-
-
-def read_record(store: RenderStore, path: str) -> Record | None:
-    stored = store.open(record_key(path))
-    if stored is None:
-        return None
-    try:
-        data = stored.body.read(1 << 16)
-    finally:
-        stored.body.close()
-    record = record_from_json(data)
-    return record if record is not None and record.path == path else None
 
 
 def make_record(

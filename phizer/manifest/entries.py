@@ -3,6 +3,7 @@ whose render exists, with that render's dimensions worked out by `engine.geometr
 record (the same `plan` the engine renders by, so they are the stored render's own).
 
     {"path": "photos/a.jpg", "width": 4032, "height": 3024, "placeholder": "1QcSHQ...",
+     "focus": {"x1": 0.61, "y1": 0.2, "x2": 0.74, "y2": 0.38, "source": "faces"},
      "renders": [{"key": "220x220/photos/a.jpg", "size": "small", "width": 220,
                   "height": 220, "format": "jpeg", "bytes": 10342}, ...]}
 
@@ -14,6 +15,7 @@ by box. `bytes` is there when the store said (its listings always do).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from phizer.base.formats import DEFAULT_VARIANT, VARIANT_FORMATS, writes
@@ -55,10 +57,12 @@ def entry(record: Record, sizes: Sequence[SizeSpec], stored: Callable[[str], int
                 "bytes": size,
             }
         )
+    focus = record.focus
     return {
         "path": record.path,
         "width": record.width,
         "height": record.height,
         "placeholder": record.placeholder,
+        "focus": None if focus is None else asdict(focus),
         "renders": renders,
     }

@@ -34,6 +34,7 @@ class RenderJob:
     known: OriginalInfo | None = None
     reply: frozenset[str] = frozenset()  # keys whose bytes come back; empty = none
     threads: int = 1  # how many threads the first (replied) render may resample on
+    force: bool = False  # `warm --force`: look for the focal point again, too
 
 
 # More threads than this split a render into strips too thin to gain from.
@@ -102,7 +103,11 @@ def run_job(pipeline: Pipeline, job: RenderJob, on_reply: ReplyHook | None = Non
         original = pipeline.fetch(job.path, job.known)
         fetch_seconds = time.monotonic() - started
         renders = pipeline.render_and_store(
-            original, job.targets, awaited=bool(job.reply), first_threads=job.threads
+            original,
+            job.targets,
+            awaited=bool(job.reply),
+            first_threads=job.threads,
+            reuse_focus=not job.force,
         )
         for outcome in renders:
             wanted = outcome.key in job.reply

@@ -6,6 +6,7 @@ owns that process's source chain (with its originals cache) and its render store
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -14,6 +15,7 @@ from phizer.base.errors import StoreError
 from phizer.base.formats import INPUT_EXTENSIONS
 from phizer.base.keys import crop_marker_key, parse_render_key, record_key
 from phizer.base.models import (
+    KnownFocus,
     Original,
     OriginalInfo,
     Picture,
@@ -25,7 +27,9 @@ from phizer.base.models import (
 from phizer.base.records import Record
 from phizer.config import Config
 from phizer.engine import jpeg_eighths
+from phizer.engine.focus import parse_hint
 from phizer.engine.render import iter_described
+from phizer.pool.records import read_record
 from phizer.pool.targets import settings_fingerprint
 from phizer.sources import Originals
 from phizer.sources.build import build_source
@@ -67,6 +71,7 @@ class Pipeline:
         *,
         awaited: bool = False,
         first_threads: int = 1,
+        reuse_focus: bool = True,
     ) -> Iterator[RenderOutcome]:
         """Render each target, in `targets` order, from one decode of `original`, storing
         each render as soon as it exists. A store failure is logged and reported
@@ -76,10 +81,14 @@ class Pipeline:
         store does not hold them yet, asked once the first is stored, so the client never
         waits for those stats. Rewriting a stored render would waste the work and change its
         ETag and Last-Modified under every cache that holds it. `first_threads`: see
-        `iter_renders`."""
+        `iter_renders`. `reuse_focus`: a focal point the original's record holds for this
+        version of it is used rather than looked for again (`warm --force` looks again)."""
         path = original.path
         config = self.config
         markers = {t.key: marker for t in targets if (marker := _crop_marker(t))}
+        sources = config.focus.sources
+        previous = read_record(self.store, path) if sources else None
+        known = _known_focus(original, sources, previous if reuse_focus else None)
         items = iter_described(
             original.data,
             targets,
@@ -88,8 +97,10 @@ class Pipeline:
             awaited=awaited,
             first_threads=first_threads,
             wanted=self._not_stored if awaited else None,
+            focus_sources=sources,
+            known_focus=known,
         )
-        renders = self._recording(items, original)
+        renders = self._recording(items, original, previous)
         if awaited:  # each stored before the next is made: the client waits on the first
             for rendered in renders:
                 yield _outcome(rendered, self._store(rendered, path, markers.get(rendered.key)))
@@ -114,7 +125,7 @@ class Pipeline:
             wait([f for _, f in storing])
 
     def _recording(
-        self, items: Iterator[Rendered | Picture], original: Original
+        self, items: Iterator[Rendered | Picture], original: Original, previous: Record | None
     ) -> Iterator[Rendered]:
         """The renders of `items`; the `Picture` the engine ends with becomes the original's
         record in the store (see `phizer.base.records`). A record that cannot be written
@@ -123,6 +134,11 @@ class Pipeline:
             if isinstance(item, Rendered):
                 yield item
                 continue
+            sources = self.config.focus.sources
+            if item.focus_computed or previous is None:
+                made = time.time() if sources else None
+            else:
+                made = previous.focus_made
             record = Record(
                 original.path,
                 item.width,
@@ -132,6 +148,9 @@ class Pipeline:
                 len(original.data),
                 original.last_modified,
                 settings_fingerprint(self.config),
+                item.focus,
+                ",".join(sources),
+                made,
             )
             try:
                 self.store.put(record_key(original.path), record.to_json(), RECORD_TYPE)
@@ -170,3 +189,25 @@ def _crop_marker(target: RenderTarget) -> str | None:
         return None
     url = parse_render_key(target.key, INPUT_EXTENSIONS)
     return None if url is None else crop_marker_key(url)
+
+
+def _known_focus(
+    original: Original, sources: tuple[str, ...], record: Record | None
+) -> KnownFocus | None:
+    """A focal point settled already: the master's `focus` metadata (with "metadata" among
+    the sources), else the record's, when it was found by the same sources in the same
+    version of the original. None: look for one."""
+    if not sources:
+        return None
+    if "metadata" in sources and original.focus_hint:
+        hinted = parse_hint(original.focus_hint)
+        if hinted is not None:
+            return KnownFocus(hinted)
+    if (
+        record is not None
+        and record.focus_sources == ",".join(sources)
+        and record.focus_made is not None
+        and record.describes(original.info)
+    ):
+        return KnownFocus(record.focus)
+    return None

@@ -44,5 +44,6 @@ def settings_fingerprint(config: Config) -> str:
     """Every configured size's settings in 16 hex digits: a record made under other
     settings says so (`phizer.base.records`)."""
     out = config.output
-    joined = "|".join(s.fingerprint(out.keep_metadata, out.canvas) for s in config.sizes)
+    sources = config.focus.sources
+    joined = "|".join(s.fingerprint(out.keep_metadata, out.canvas, sources) for s in config.sizes)
     return hashlib.sha256(joined.encode()).hexdigest()[:16]

@@ -39,8 +39,9 @@ from phizer.base.urls import (
     parse_url,
 )
 from phizer.config import Config, ServerConfig, load_config
-from phizer.manifest.build import AskedRenders, read_record
+from phizer.manifest.build import AskedRenders
 from phizer.manifest.entries import entry
+from phizer.pool.records import read_record
 from phizer.pool.workers import Pool
 from phizer.serve.access_log import close_access_logger, log_request, make_access_logger
 from phizer.serve.metrics import CONTENT_TYPE, Metrics

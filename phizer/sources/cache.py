@@ -242,6 +242,7 @@ def _encode(path: str, entry: Cached) -> bytes:
         "etag": o.etag,
         "last_modified": o.last_modified,
         "from_master": entry.from_master,
+        "focus": o.focus_hint,
         "length": len(o.data),
         "crc32": zlib.crc32(o.data),
     }
@@ -267,7 +268,14 @@ def _decode(raw: bytes, path: str) -> Cached | None:
         or header.get("crc32") != zlib.crc32(data)
     ):
         return None
-    original = Original(path, data, header.get("etag"), header.get("last_modified"))
+    hint = header.get("focus")
+    original = Original(
+        path,
+        data,
+        header.get("etag"),
+        header.get("last_modified"),
+        hint if isinstance(hint, str) else None,
+    )
     return Cached(original, bool(header.get("from_master")))
 
 

@@ -64,7 +64,12 @@ class S3Source:
             raise self._error(exc, path) from None
         modified = response.get("LastModified")
         return Original(
-            path, data, response.get("ETag"), modified.timestamp() if modified else None
+            path,
+            data,
+            response.get("ETag"),
+            modified.timestamp() if modified else None,
+            # The application's focal point, as S3 user metadata (x-amz-meta-focus).
+            response.get("Metadata", {}).get("focus"),
         )
 
     def _read_capped(self, body: StreamingBody, path: str, deadline: float) -> bytes:

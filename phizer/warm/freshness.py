@@ -56,7 +56,8 @@ def marker_key(spec: SizeSpec) -> str:
 
 
 def fingerprint(config: Config, spec: SizeSpec) -> str:
-    return spec.fingerprint(config.output.keep_metadata, config.output.canvas)
+    output = config.output
+    return spec.fingerprint(output.keep_metadata, output.canvas, config.focus.sources)
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,7 @@ class Warm:
                         affinity=False,
                         fork=True,
                     )
-                future = pool.submit(RenderJob(path, tuple(stale), known))
+                future = pool.submit(RenderJob(path, tuple(stale), known, force=self.opts.force))
                 future.add_done_callback(partial(self._done, window))
         finally:
             window.drain()

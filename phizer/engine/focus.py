@@ -1,0 +1,283 @@
+"""Where a photo's subject is, found once per photo and used by every cropping size.
+
+Sources, in order of trust (`[focus] sources` picks and orders them):
+- "metadata": what the application or the photographer said. The master's `focus` metadata
+  (`x,y` or `x1,y1,x2,y2`, fractions of the displayed picture: `parse_hint`), else, in the
+  file, the XMP face and person regions of the Metadata Working Group (`mwg-rs:Regions`, as
+  Lightroom, digiKam and Picasa write them) or the EXIF SubjectArea (`from_file`).
+- "faces": OpenCV's frontal-face Haar cascade (in the `opencv-python-headless` wheel, the
+  `phizer[faces]` extra) on a small copy; the box that holds every face found.
+- "saliency": a score of edges, skin tones and saturation on a small copy, the approach
+  smartcrop.js made common; the box around where the score is high (`saliency`).
+
+Each works on pictures phizer already has (the header, or a copy resampled from the decode),
+never on a decode of its own. Pure: the caller passes the images in.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from phizer.base.models import Focus
+
+logger = logging.getLogger(__name__)
+
+# The analysis copy's longer side: a face a twentieth of the photo across is still 25 px
+# there, about the least the cascade finds; saliency works on a quarter of it.
+ANALYSIS_SIDE = 512
+SALIENCY_SIDE = 128
+MAX_XMP_BYTES = 1 << 18  # a JPEG segment holds 64 KiB; extended XMP is not read
+
+_MWG_RS = "{http://www.metadataworkinggroup.com/schemas/regions/}"
+_ST_AREA = "{http://ns.adobe.com/xmp/sType/Area#}"
+_ST_DIM = "{http://ns.adobe.com/xap/1.0/sType/Dimensions#}"
+_SUBJECT_AREA = 0x9214
+_EXIF_IFD = 0x8769
+
+
+def parse_hint(text: str) -> Focus | None:
+    """The master's `focus` metadata: `x,y` (a point) or `x1,y1,x2,y2` (a box), fractions of
+    the displayed picture; None (and a warning) for anything else."""
+    try:
+        values = [float(v) for v in text.split(",")]
+        if len(values) == 2:
+            return Focus(values[0], values[1], values[0], values[1], "metadata")
+        if len(values) == 4:
+            return Focus(values[0], values[1], values[2], values[3], "metadata")
+    except ValueError:
+        pass
+    logger.warning("focus metadata %r is not x,y or x1,y1,x2,y2 in 0..1; ignored", text[:80])
+    return None
+
+
+def from_file(im: Image.Image, orientation: int) -> Focus | None:
+    """The XMP regions, else the EXIF SubjectArea, of an opened (not decoded) image, as a
+    box of the displayed picture (`orientation` turns what is given in stored pixels)."""
+    stored = im.size
+    return _xmp_regions(im, stored, orientation) or _subject_area(im, stored, orientation)
+
+
+def faces(image: Image.Image) -> Focus | None:
+    """The box holding every frontal face OpenCV finds in `image` (the analysis copy)."""
+    detector = _cascade()
+    gray = np.asarray(image.convert("L"))
+    side = max(gray.shape)
+    least = max(16, side // 24)
+    found = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(least, least))
+    if len(found) == 0:
+        return None
+    h, w = gray.shape
+    x1 = min(int(x) for x, _, _, _ in found)
+    y1 = min(int(y) for _, y, _, _ in found)
+    x2 = max(int(x + fw) for x, _, fw, _ in found)
+    y2 = max(int(y + fh) for _, y, _, fh in found)
+    return Focus(x1 / w, y1 / h, x2 / w, y2 / h, "faces")
+
+
+def saliency(image: Image.Image) -> Focus | None:
+    """The box around the picture's most salient part, from a score of detail (edges), skin
+    tones and saturation, each as smartcrop.js weighs them, blurred, and kept where it is
+    at least half its peak. None for a picture with nothing that stands out."""
+    small = image.convert("RGB")
+    small.thumbnail((SALIENCY_SIDE, SALIENCY_SIDE))
+    rgb = np.asarray(small, dtype=np.float32) / 255.0
+    h, w = rgb.shape[:2]
+    if h < 3 or w < 3:
+        return None
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    light = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    detail = np.zeros_like(light)
+    detail[1:-1, 1:-1] = np.abs(
+        4 * light[1:-1, 1:-1]
+        - light[:-2, 1:-1]
+        - light[2:, 1:-1]
+        - light[1:-1, :-2]
+        - light[1:-1, 2:]
+    )
+    norm = np.sqrt(r * r + g * g + b * b) + 1e-6
+    skin_colour = np.array([0.78, 0.57, 0.44], dtype=np.float32)
+    skin_colour /= np.linalg.norm(skin_colour)
+    distance = np.sqrt(((rgb / norm[..., None] - skin_colour) ** 2).sum(axis=2))
+    skin = np.clip((1 - distance - 0.8) / 0.2, 0, 1) * ((light > 0.2) & (light < 1.0))
+    top, bottom = rgb.max(axis=2), rgb.min(axis=2)
+    lightness = (top + bottom) / 2
+    span = top - bottom
+    saturation = np.where(
+        lightness > 0.5,
+        span / np.maximum(2 - top - bottom, 1e-6),
+        span / np.maximum(top + bottom, 1e-6),
+    )
+    saturated = np.clip((saturation - 0.4) / 0.6, 0, 1) * ((lightness > 0.05) & (lightness < 0.9))
+    score = 0.2 * np.clip(detail * 4, 0, 1) + 1.8 * skin + 0.3 * saturated
+    score = _blur(score, max(1, min(h, w) // 12))
+    peak = float(score.max())
+    if peak < 0.02:  # a flat picture: nothing to point at
+        return None
+    ys, xs = np.nonzero(score >= peak / 2)
+    return Focus(
+        float(xs.min()) / w,
+        float(ys.min()) / h,
+        float(xs.max() + 1) / w,
+        float(ys.max() + 1) / h,
+        "saliency",
+    )
+
+
+def find(
+    sources: Iterable[str],
+    *,
+    file_focus: Focus | None,
+    image: Callable[[], Image.Image],
+) -> Focus | None:
+    """The first focal point the `sources` give, in their order: "metadata" is what
+    `from_file` read; "faces" and "saliency" look at `image()`, the analysis copy, made only
+    if one of them is asked."""
+    copy: Image.Image | None = None
+    for source in sources:
+        if source == "metadata":
+            if file_focus is not None:
+                return file_focus
+            continue
+        copy = copy or image()
+        if source == "faces" and (found := faces(copy)) is not None:
+            return found
+        if source == "saliency" and (found := saliency(copy)) is not None:
+            return found
+    return None
+
+
+def turned(
+    box: tuple[float, float, float, float], orientation: int
+) -> tuple[float, float, float, float]:
+    """A box in fractions of the stored picture, in fractions of the displayed one."""
+    corners = [_turn_point(x, y, orientation) for x, y in ((box[0], box[1]), (box[2], box[3]))]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _turn_point(u: float, v: float, orientation: int) -> tuple[float, float]:
+    return {
+        2: (1 - u, v),
+        3: (1 - u, 1 - v),
+        4: (u, 1 - v),
+        5: (v, u),
+        6: (1 - v, u),
+        7: (1 - v, 1 - u),
+        8: (v, 1 - u),
+    }.get(orientation, (u, v))
+
+
+def _xmp_regions(im: Image.Image, stored: tuple[int, int], orientation: int) -> Focus | None:
+    raw = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if not raw or len(raw) > MAX_XMP_BYTES:
+        return None
+    try:
+        root = ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
+    except ET.ParseError:
+        return None
+    boxes = []
+    for area in root.iter(f"{_MWG_RS}Area"):
+        x, y, w, h = (_field(area, _ST_AREA, name) for name in ("x", "y", "w", "h"))
+        if x is None or y is None:
+            continue
+        w, h = w or 0.0, h or 0.0
+        box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+        if all(0 <= v <= 1 for v in box):
+            boxes.append(box)
+    if not boxes:
+        return None
+    union = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    if _applied_to_stored(root, stored, orientation):
+        union = turned(union, orientation)
+    return Focus(*union, source="metadata")
+
+
+def _applied_to_stored(root: ET.Element, stored: tuple[int, int], orientation: int) -> bool:
+    """Whether the regions are in stored rather than displayed coordinates: only when the
+    file says so, by `AppliedToDimensions` equal to the stored size of a picture its
+    orientation turns a quarter (writers mostly give displayed coordinates)."""
+    if orientation < 5:
+        return False
+    for dims in root.iter(f"{_MWG_RS}AppliedToDimensions"):
+        w, h = _field(dims, _ST_DIM, "w"), _field(dims, _ST_DIM, "h")
+        if w is not None and h is not None:
+            return (round(w), round(h)) == stored
+    return False
+
+
+def _field(element: ET.Element, namespace: str, name: str) -> float | None:
+    """An RDF property, written as an attribute or as a child element."""
+    text = element.get(namespace + name)
+    if text is None:
+        child = element.find(namespace + name)
+        text = child.text if child is not None else None
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _subject_area(im: Image.Image, stored: tuple[int, int], orientation: int) -> Focus | None:
+    """EXIF SubjectArea: a point (x, y), a circle (x, y, d) or a rectangle (x, y, w, h), its
+    centre first, in stored pixels."""
+    try:
+        values: Any = im.getexif().get_ifd(_EXIF_IFD).get(_SUBJECT_AREA)
+        numbers = [float(v) for v in values] if values is not None else []
+    except (TypeError, ValueError, SyntaxError, OSError):
+        return None
+    width, height = stored
+    if len(numbers) == 2:
+        half_w = half_h = 0.0
+    elif len(numbers) == 3:
+        half_w = half_h = numbers[2] / 2
+    elif len(numbers) == 4:
+        half_w, half_h = numbers[2] / 2, numbers[3] / 2
+    else:
+        return None
+    x, y = numbers[0], numbers[1]
+    box = (
+        max(0.0, (x - half_w) / width),
+        max(0.0, (y - half_h) / height),
+        min(1.0, (x + half_w) / width),
+        min(1.0, (y + half_h) / height),
+    )
+    if not (box[0] <= box[2] and box[1] <= box[3]):
+        return None
+    return Focus(*turned(box, orientation), source="metadata")
+
+
+def _blur(values: np.ndarray, radius: int) -> np.ndarray:
+    """A box blur by cumulative sums (separable, edges clamped)."""
+    out = values
+    for axis in (0, 1):
+        padded = np.pad(
+            out, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge"
+        )
+        summed = np.cumsum(padded, axis=axis)
+        n = 2 * radius + 1
+        if axis == 0:
+            out = (summed[n:] - summed[:-n]) / n
+        else:
+            out = (summed[:, n:] - summed[:, :-n]) / n
+    return out
+
+
+@cache
+def _cascade() -> Any:
+    """OpenCV's frontal-face cascade, loaded once a process (imported only when asked)."""
+    import cv2  # the phizer[faces] extra; the config refuses "faces" without it
+    from cv2 import data  # the cascades ship in the wheel
+
+    return cv2.CascadeClassifier(data.haarcascades + "haarcascade_frontalface_default.xml")
