@@ -2,7 +2,7 @@
 a ratio of two measurements taken side by side (a shared 2-core machine drifts).
 
     python -m benchmarks [--quick] [--rounds N] [--thumbor BIN] [--no-thumbor] [--no-serve]
-                         [--noop-warm]          (scripts/bench runs it with the venv's python)
+                         [--noop-warm] [--focus] (scripts/bench runs it with the venv's python)
 
 Corpora (built into .bench/ when missing, never committed): the bench corpus
 (../shared/bench-corpus.sh, 24 JPEGs of 1.8-20 MP) and a web corpus of 2-5 MP photos
@@ -22,6 +22,8 @@ Corpora (built into .bench/ when missing, never committed): the bench corpus
    against thumbor, wall time and the servers' own CPU; hit throughput and p50/p99 with wrk
    against a bare Werkzeug send_file app (benchmarks.serve's helpers).
 3. --noop-warm: benchmarks.noop_warm (10,000 unchanged originals in SeaweedFS).
+4. --focus: benchmarks.focus (subject kept by cropping renders, and what each focal-point
+   source adds to a one-worker warm of the bench corpus).
 Ends with the targets (benchmarks.targets), PASS/FAIL each, then the warm ratios round by round
 (the spread the machine's drift gives them). Exit status 0 whatever the outcome: this
 measures, it does not gate.
@@ -568,6 +570,7 @@ def main() -> int:
     parser.add_argument("--no-engine", action="store_true", help="skip the engine and warm part")
     parser.add_argument("--no-serve", action="store_true", help="skip the serve part")
     parser.add_argument("--noop-warm", action="store_true", help="also run benchmarks.noop_warm")
+    parser.add_argument("--focus", action="store_true", help="also run benchmarks.focus")
     parser.add_argument("--copies", type=int, default=4, help="warm the corpus N times over")
     parser.add_argument("--serve-photos", type=int, default=24)
     parser.add_argument("--wrk-seconds", type=int, default=10)
@@ -611,7 +614,21 @@ def main() -> int:
             noop = json.loads(lines[-1])  # exit status 1 only means a target was missed
         except (IndexError, json.JSONDecodeError):
             print(f"  failed:\n{done.stderr[-2000:]}")
-    report_targets({"engine": engine, "serve": serve, "noop": noop})
+    focus = None
+    if args.focus:
+        print("\nfocal points (benchmarks.focus, on the bench corpus) ...", flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.focus", "--json", "--corpus", str(jpegs),
+             "--rounds", str(args.rounds)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        lines = done.stdout.strip().splitlines()
+        print("\n".join(f"  {line}" for line in lines[:-1]))
+        try:
+            focus = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            print(f"  failed:\n{done.stderr[-2000:]}")
+    report_targets({"engine": engine, "serve": serve, "noop": noop, "focus": focus})
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -12,7 +12,8 @@ from benchmarks.warm import SIZES as WARM_SIZES
 
 SIZES = [(w, h, mode) for _name, w, h, mode in WARM_SIZES]
 
-Results = dict[str, Any]  # {"engine": ..., "serve": ..., "noop": ...}, each absent if not run
+Results = dict[str, Any]  # {"engine": ..., "serve": ..., "noop": ..., "focus": ...}, each
+# absent if not run
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Target:
     `bound`."""
 
     name: str
-    part: str  # "engine", "serve" or "noop": which results it needs
+    part: str  # "engine", "serve", "noop" or "focus": which results it needs
     measure: Callable[[dict[str, Any]], float | None]
     bound: float
     at_most: bool = False
@@ -124,6 +125,23 @@ TARGETS = [
     Target(
         "manifest: GETs of originals == 0", "noop",
         lambda n: n["manifest_original_gets"], 0, at_most=True, unit="",
+    ),
+    Target(
+        "focus: saliency adds <= 10% to a 1-worker warm", "focus",
+        lambda f: f["cost"]["saliency_ratio"], 1.10, at_most=True,
+    ),
+    Target(
+        "focus: faces add <= 25% to a 1-worker warm", "focus",
+        lambda f: f["cost"]["faces_ratio"], 1.25, at_most=True,
+    ),
+    Target(
+        "focus: subject kept off centre, faces then saliency >= 1.5x centre crops", "focus",
+        lambda f: f["quality"]["faces, saliency"]["off"] / f["quality"]["centre"]["off"], 1.5,
+    ),
+    Target(
+        "focus: subject kept when centred, no worse than centre crops", "focus",
+        lambda f: f["quality"]["faces, saliency"]["centred"] / f["quality"]["centre"]["centred"],
+        1.0,
     ),
 ]  # fmt: skip
 

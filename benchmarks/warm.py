@@ -73,7 +73,9 @@ def linked_copies(files: list[Path], into: Path, copies: int) -> list[Path]:
     return sorted(out)
 
 
-def write_config(work: Path, corpus: Path, store: Path, progressive: bool = True) -> Path:
+def write_config(
+    work: Path, corpus: Path, store: Path, progressive: bool = True, extra: str = ""
+) -> Path:
     sizes = "".join(
         f'\n[sizes.{name}]\nwidth = {w}\nheight = {h}\nmode = "{mode}"\n'
         for name, w, h, mode in SIZES
@@ -82,7 +84,7 @@ def write_config(work: Path, corpus: Path, store: Path, progressive: bool = True
     config.write_text(
         f'[master]\ntype = "dir"\npath = "{corpus}"\n\n[store]\ntype = "dir"\n'
         f'path = "{store}"\n\n[cache]\npath = "{work / "cache"}"\n\n'
-        f"[output]\nquality = 85\nprogressive = {str(progressive).lower()}\n{sizes}"
+        f"[output]\nquality = 85\nprogressive = {str(progressive).lower()}\n{sizes}{extra}"
     )
     return config
 
@@ -124,6 +126,11 @@ class RssSampler:
         return self.peaks
 
 
+def run_warm_with(work: Path, corpus: Path, extra: str, cpu: int | None = None) -> dict[str, float]:
+    """A one-worker `run_warm` with `extra` TOML appended to its config."""
+    return run_warm(work, corpus, 1, "extra", cpu=cpu, extra=extra)
+
+
 def run_warm(
     work: Path,
     corpus: Path,
@@ -132,12 +139,14 @@ def run_warm(
     python: str = sys.executable,
     progressive: bool = True,
     cpu: int | None = None,
+    extra: str = "",
 ) -> dict[str, float]:
     """`phizer warm` in a fresh store under `work`, run by `python`. `progressive = False`
     writes baseline JPEGs, where phizer's default is progressive. `cpu`: pin the run (warm
-    and its workers) to that core, as the peers it is compared with are."""
+    and its workers) to that core, as the peers it is compared with are. `extra`: more TOML
+    for the config."""
     store = work / f"renders-{tag}"
-    config = write_config(work, corpus, store, progressive)
+    config = write_config(work, corpus, store, progressive, extra)
     command = [
         python,
         "-c",

@@ -90,6 +90,27 @@ def test_the_window_holds_the_focal_box_when_it_fits_and_centres_on_it_otherwise
                 assert (focused.box[0] + focused.box[2]) / 2 == pytest.approx(cx)
 
 
+@pytest.mark.parametrize(("spec", "original"), list(itertools.product(SPECS, ORIGINALS)))
+def test_a_subject_near_the_middle_keeps_the_centre_crop(
+    spec: SizeSpec, original: tuple[int, int]
+) -> None:
+    width, height = original
+    middle = Focus(0.48, 0.48, 0.52, 0.52, "saliency")
+    assert plan(spec, width, height, focus=middle).box == pytest.approx(
+        plan(spec, width, height).box
+    )
+
+
+def test_a_point_ends_up_well_inside_the_window() -> None:
+    """A focal point near an edge: the window holds it a quarter of the window in, or as
+    far as the picture allows."""
+    square = SizeSpec("sq", 100, 100, "fill")
+    window = plan(square, 1200, 600, focus=Focus(0.7, 0.5, 0.7, 0.5, "metadata")).box
+    assert window[0] + 150 <= 840 <= window[2] - 150
+    edge = plan(square, 1200, 600, focus=Focus(0.99, 0.5, 0.99, 0.5, "metadata")).box
+    assert edge[2] == pytest.approx(1200)
+
+
 @pytest.mark.parametrize("original", ORIGINALS)
 def test_max_centre_gravity_and_crop_boxes_ignore_the_focal_point(
     original: tuple[int, int],

@@ -5,8 +5,9 @@ Sources, in order of trust (`[focus] sources` picks and orders them):
   (`x,y` or `x1,y1,x2,y2`, fractions of the displayed picture: `parse_hint`), else, in the
   file, the XMP face and person regions of the Metadata Working Group (`mwg-rs:Regions`, as
   Lightroom, digiKam and Picasa write them) or the EXIF SubjectArea (`from_file`).
-- "faces": OpenCV's frontal-face Haar cascade (in the `opencv-python-headless` wheel, the
-  `phizer[faces]` extra) on a small copy; the box that holds every face found.
+- "faces": OpenCV's frontal-face Haar cascade (`alt2`, the most accurate of the ones in the
+  `opencv-python-headless` wheel, the `phizer[faces]` extra) on a small copy; the box that
+  holds every face found.
 - "saliency": a score of edges, skin tones and saturation on a small copy, the approach
   smartcrop.js made common; the box around where the score is high (`saliency`).
 
@@ -29,11 +30,13 @@ from phizer.base.models import Focus
 
 logger = logging.getLogger(__name__)
 
-# The analysis copy's longer side: a face a twentieth of the photo across is still 25 px
-# there, about the least the cascade finds; saliency works on a quarter of it.
-ANALYSIS_SIDE = 512
+# The analysis copy's longer side: a face a twentieth of the photo across is 19 px there,
+# about the least the cascade finds (it costs as the square of this side: 384 px is ~50 ms
+# of CPU on a detailed photo, docs/focus.md); saliency works on a third of it.
+ANALYSIS_SIDE = 384
 SALIENCY_SIDE = 128
 MAX_XMP_BYTES = 1 << 18  # a JPEG segment holds 64 KiB; extended XMP is not read
+MIN_SKIN_SHARE = 0.002  # of the small copy's pixels: below it, no face is looked for
 
 _MWG_RS = "{http://www.metadataworkinggroup.com/schemas/regions/}"
 _ST_AREA = "{http://ns.adobe.com/xmp/sType/Area#}"
@@ -65,12 +68,18 @@ def from_file(im: Image.Image, orientation: int) -> Focus | None:
 
 
 def faces(image: Image.Image) -> Focus | None:
-    """The box holding every frontal face OpenCV finds in `image` (the analysis copy)."""
+    """The box holding every frontal face OpenCV finds in `image` (the analysis copy). A
+    picture with almost no skin tones (a blue sky, a grey street, a green field) is not
+    searched: the cascade is the dearest step of finding a focal point."""
+    small = image.convert("RGB")
+    small.thumbnail((SALIENCY_SIDE, SALIENCY_SIDE))
+    if float(_skin(np.asarray(small, dtype=np.float32) / 255.0).mean()) < MIN_SKIN_SHARE:
+        return None
     detector = _cascade()
     gray = np.asarray(image.convert("L"))
     side = max(gray.shape)
     least = max(16, side // 24)
-    found = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(least, least))
+    found = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(least, least))
     if len(found) == 0:
         return None
     h, w = gray.shape
@@ -101,11 +110,7 @@ def saliency(image: Image.Image) -> Focus | None:
         - light[1:-1, :-2]
         - light[1:-1, 2:]
     )
-    norm = np.sqrt(r * r + g * g + b * b) + 1e-6
-    skin_colour = np.array([0.78, 0.57, 0.44], dtype=np.float32)
-    skin_colour /= np.linalg.norm(skin_colour)
-    distance = np.sqrt(((rgb / norm[..., None] - skin_colour) ** 2).sum(axis=2))
-    skin = np.clip((1 - distance - 0.8) / 0.2, 0, 1) * ((light > 0.2) & (light < 1.0))
+    skin = _skin(rgb)
     top, bottom = rgb.max(axis=2), rgb.min(axis=2)
     lightness = (top + bottom) / 2
     span = top - bottom
@@ -128,6 +133,17 @@ def saliency(image: Image.Image) -> Focus | None:
         float(ys.max() + 1) / h,
         "saliency",
     )
+
+
+def _skin(rgb: np.ndarray) -> np.ndarray:
+    """How skin-toned each pixel is, 0..1: smartcrop.js's colour distance and thresholds."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    light = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    norm = np.sqrt(r * r + g * g + b * b) + 1e-6
+    skin_colour = np.array([0.78, 0.57, 0.44], dtype=np.float32)
+    skin_colour /= np.linalg.norm(skin_colour)
+    distance = np.sqrt(((rgb / norm[..., None] - skin_colour) ** 2).sum(axis=2))
+    return np.clip((1 - distance - 0.8) / 0.2, 0, 1) * ((light > 0.2) & (light < 1.0))  # type: ignore[no-any-return]
 
 
 def find(
@@ -280,4 +296,6 @@ def _cascade() -> Any:
     import cv2  # the phizer[faces] extra; the config refuses "faces" without it
     from cv2 import data  # the cascades ship in the wheel
 
-    return cv2.CascadeClassifier(data.haarcascades + "haarcascade_frontalface_default.xml")
+    # One thread: a render worker has one core; OpenCV's pool would take the others'.
+    cv2.setNumThreads(1)
+    return cv2.CascadeClassifier(data.haarcascades + "haarcascade_frontalface_alt2.xml")

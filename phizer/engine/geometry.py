@@ -4,9 +4,10 @@ region of the original becomes which output size.
 
 A `Plan` says "resample this (sub-pixel) box of the displayed original to width x height".
 A cropping mode (`fill`, `portrait`, `landscape`) cuts its window from the middle, or, given
-the photo's focal box, places the window to hold the box when it fits and centres it on the
-box when it does not, always inside the picture (`_placed`). An explicit crop box and a size
-with `gravity = "centre"` ignore the focal box.
+the photo's focal box, moves the window the least it takes to hold the box (with room
+around it) when it fits and centres it on the box when it does not, always inside the
+picture (`_placed`). An explicit crop box and a size with `gravity = "centre"` ignore the
+focal box.
 Expressing each mode as one box plus one size lets the renderer crop and scale in a single
 `Image.resize(size, box=...)` call, with no intermediate copy and no rounding of the crop.
 """
@@ -127,18 +128,33 @@ def _extent(region: Box) -> tuple[float, float]:
 
 
 def _placed(region: Box, w: float, h: float, target: Box | None) -> Box:
-    """A `w` x `h` window inside `region`: centred on `target` (the focal box), which it
-    then holds whenever it fits, clamped to the region; centred on the region without one."""
+    """A `w` x `h` window inside `region`, centred on it, then moved along each axis as far
+    as it takes to hold `target`, the focal box, with half the room to spare around it
+    (`_moved`); centred on the box where it does not fit; clamped to the region. A subject
+    near the middle leaves the centred window where it is: focus costs a centred photo
+    nothing, and moves an off-centre subject in from the edge."""
     x1, y1, x2, y2 = region
     # min(): a cover scale computed in floats can overshoot the region by an ulp.
     w, h = min(w, x2 - x1), min(h, y2 - y1)
-    if target is None:
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    else:
-        cx, cy = (target[0] + target[2]) / 2, (target[1] + target[3]) / 2
-    left = min(max(cx - w / 2, x1), x2 - w)
-    top = min(max(cy - h / 2, y1), y2 - h)
+    left, top = x1 + (x2 - x1 - w) / 2, y1 + (y2 - y1 - h) / 2
+    if target is not None:
+        left = _moved(left, w, target[0], target[2])
+        top = _moved(top, h, target[1], target[3])
+    left = min(max(left, x1), x2 - w)
+    top = min(max(top, y1), y2 - h)
     return (left, top, left + w, top + h)
+
+
+def _moved(start: float, size: float, low: float, high: float) -> float:
+    """One axis of `_placed`: the window [start, start + size) moved the least to hold
+    [low, high] grown by a quarter of the room the window has left on each side (so a
+    subject is not left touching the edge, and a point ends up at least a quarter of the
+    window in), or centred on [low, high] when that is longer than the window."""
+    length = high - low
+    if length > size:
+        return (low + high) / 2 - size / 2
+    pad = (size - length) / 4
+    return min(max(start, high + pad - size), low - pad)
 
 
 def _text(crop: CropBox) -> str:
