@@ -6,7 +6,10 @@ crops and with each `[focus]` source, and what each source adds to a one-worker 
 Quality: a test set of photos whose subject and its box are known, composed here (never
 stored): Grace Hopper's portrait (hopper.jpg from the shared edge cases, a US Navy photograph
 in the public domain) at 150-300 px on 1200x800, 800x1200 and 1600x900 backgrounds (plain,
-graded, textured), off centre at eight places and centred at one. Every cropping size of
+graded, textured), off centre at eight places and centred at one; and scikit-image's
+astronaut photograph (Eileen Collins, NASA, public domain; scripts/bench-corpus-people
+fetches it from Debian's python3-skimage), as it is and at 400-600 px on textured
+1600x900 and 1200x1200 backgrounds, her face the subject. Every cropping size of
 the benchmark (220 and 120 fill, a 3:1 banner and a 1:2 tall fill, a 300 px portrait strip)
 is planned from the focal point the engine finds, as the renderer plans it, and a render
 keeps the subject when its window holds at least 90% of the subject's box. Printed: the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from PIL import Image  # noqa: E402
 from support.focus import composed, hopper, jpeg, kept  # noqa: E402
 
 from benchmarks.warm import SIZES as WARM_SIZES  # noqa: E402
@@ -41,6 +46,10 @@ from phizer.engine.geometry import plan  # noqa: E402
 from phizer.engine.render import iter_described  # noqa: E402
 
 EDGECASES = REPO.parent / "shared" / "edgecases"
+PEOPLE = REPO / ".bench" / "people"
+# Where the astronaut's face is in scikit-image's 512x512 photo (found once with the cascade,
+# checked by eye): the subject a crop must keep.
+ASTRONAUT_FACE = (177, 66, 274, 163)
 CROPPING = (
     SizeSpec("s", 220, 220, "fill"),
     SizeSpec("xs", 120, 120, "fill"),
@@ -59,24 +68,46 @@ SOURCES = {
 }
 
 
-def test_set() -> list[tuple[str, bytes, tuple[int, int], tuple[int, int, int, int], bool]]:
-    """(name, JPEG, size, subject box, off centre) for every composed photo."""
-    face = hopper(EDGECASES)
+Photo = tuple[str, bytes, tuple[int, int], tuple[int, int, int, int], bool]
+
+
+def test_set(people: Path) -> list[Photo]:
+    """(name, JPEG, size, subject box, off centre) for every photo: Hopper composed, and the
+    astronaut as she is and composed (her face is the subject)."""
     out = []
     seed = 0
+    face = hopper(EDGECASES)
     for canvas in CANVASES:
         for kind in ("plain", "graded", "textured"):
             for where in (*PLACES_OFF, (0.5, 0.5)):
                 seed += 1
                 side = 150 + (seed * 37) % 151
                 photo, box = composed(face.resize((side, side)), canvas, where, kind, seed)
-                name = f"{kind}-{canvas[0]}x{canvas[1]}-{where[0]}-{where[1]}"
+                name = f"hopper-{kind}-{canvas[0]}x{canvas[1]}-{where[0]}-{where[1]}"
                 out.append((name, jpeg(photo), canvas, box, where != (0.5, 0.5)))
+    with Image.open(people / "astronaut.png") as im:
+        astronaut = im.convert("RGB")
+    out.append(("astronaut", jpeg(astronaut), astronaut.size, ASTRONAUT_FACE, True))
+    for canvas in ((1600, 900), (1200, 1200)):
+        for where in (*PLACES_OFF, (0.5, 0.5)):
+            seed += 1
+            side = 400 + (seed * 53) % 201
+            scaled = astronaut.resize((side, side))
+            photo, (x, y, _, _) = composed(scaled, canvas, where, "textured", seed)
+            k = side / astronaut.width
+            fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
+            box = (x + round(fx1 * k), y + round(fy1 * k), x + round(fx2 * k), y + round(fy2 * k))
+            name = f"astronaut-{canvas[0]}x{canvas[1]}-{where[0]}-{where[1]}"
+            out.append((name, jpeg(photo), canvas, box, where != (0.5, 0.5)))
     return out
 
 
-def quality() -> dict[str, dict[str, float]]:
-    photos = test_set()
+def quality(people: Path) -> dict[str, dict[str, float]]:
+    if not (people / "astronaut.png").is_file():
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "bench-corpus-people"), str(people)], check=True
+        )
+    photos = test_set(people)
     limits, output = LimitsConfig(), OutputConfig()
     results: dict[str, dict[str, float]] = {}
     for label, sources in SOURCES.items():
@@ -119,9 +150,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=REPO / ".bench" / "corpus-web")
+    parser.add_argument("--people", type=Path, default=PEOPLE)
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    scores = quality()
+    scores = quality(args.people.resolve())
     print(f"subject kept by cropping renders ({len(CROPPING)} sizes, composed test set):")
     print(f"  {'source':16} {'off centre':>11} {'centred':>8}")
     for label, s in scores.items():

@@ -160,7 +160,7 @@ def iter_described(
                     yield from _animated(again, header_again, rest, output)
             return
         first = plans[:1] if awaited and not header.progressive else plans
-        if focus_sources and known_focus is None:
+        if known_focus is None and {"faces", "saliency"} & set(focus_sources):
             # The focal point is looked for on a copy ANALYSIS_SIDE px across: decode at
             # least that much of the photo (faces smaller than that go unseen).
             w, h = header.width, header.height
