@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 ANALYSIS_SIDE = 384
 SALIENCY_SIDE = 128
 MAX_XMP_BYTES = 1 << 18  # a JPEG segment holds 64 KiB; extended XMP is not read
-MIN_SKIN_SHARE = 0.002  # of the small copy's pixels: below it, no face is looked for
+MIN_SKIN_SHARE = 0.001  # of the small copy's pixels: below it, no face is looked for
+SKIN_CLEAR = 0.5  # how skin-toned (0..1) a pixel must be to mark where faces may be
 
 _MWG_RS = "{http://www.metadataworkinggroup.com/schemas/regions/}"
 _ST_AREA = "{http://ns.adobe.com/xmp/sType/Area#}"
@@ -68,25 +69,40 @@ def from_file(im: Image.Image, orientation: int) -> Focus | None:
 
 
 def faces(image: Image.Image) -> Focus | None:
-    """The box holding every frontal face OpenCV finds in `image` (the analysis copy). A
-    picture with almost no skin tones (a blue sky, a grey street, a green field) is not
-    searched: the cascade is the dearest step of finding a focal point."""
+    """The box holding every frontal face OpenCV finds in `image` (the analysis copy).
+
+    The cascade is the dearest step of finding a focal point, so it only looks where there
+    is skin: the box around the pixels of a small copy that are clearly skin-toned, grown by
+    a tenth of the picture each way (a face's box takes in hair and shadow). A picture with
+    no such pixels (a sky, a street, a field) is not searched, and most others only in part.
+    """
     small = image.convert("RGB")
     small.thumbnail((SALIENCY_SIDE, SALIENCY_SIDE))
-    if float(_skin(np.asarray(small, dtype=np.float32) / 255.0).mean()) < MIN_SKIN_SHARE:
+    skin = _skin(np.asarray(small, dtype=np.float32) / 255.0) > SKIN_CLEAR
+    if skin.mean() < MIN_SKIN_SHARE:
         return None
-    detector = _cascade()
     gray = np.asarray(image.convert("L"))
-    side = max(gray.shape)
-    least = max(16, side // 24)
-    found = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(least, least))
+    h, w = gray.shape
+    ys, xs = np.nonzero(skin)
+    sy, sx = h / skin.shape[0], w / skin.shape[1]
+    grow = max(h, w) // 10
+    left, right = max(0, int(xs.min() * sx) - grow), min(w, int((xs.max() + 1) * sx) + grow)
+    top, bottom = max(0, int(ys.min() * sy) - grow), min(h, int((ys.max() + 1) * sy) + grow)
+    least = max(16, max(h, w) // 24)
+    if right - left < least or bottom - top < least:
+        return None
+    found = _cascade().detectMultiScale(
+        np.ascontiguousarray(gray[top:bottom, left:right]),
+        scaleFactor=1.1,
+        minNeighbors=4,
+        minSize=(least, least),
+    )
     if len(found) == 0:
         return None
-    h, w = gray.shape
-    x1 = min(int(x) for x, _, _, _ in found)
-    y1 = min(int(y) for _, y, _, _ in found)
-    x2 = max(int(x + fw) for x, _, fw, _ in found)
-    y2 = max(int(y + fh) for _, y, _, fh in found)
+    x1 = left + min(int(x) for x, _, _, _ in found)
+    y1 = top + min(int(y) for _, y, _, _ in found)
+    x2 = left + max(int(x + fw) for x, _, fw, _ in found)
+    y2 = top + max(int(y + fh) for _, y, _, fh in found)
     return Focus(x1 / w, y1 / h, x2 / w, y2 / h, "faces")
 
 
