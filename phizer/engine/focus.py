@@ -37,7 +37,7 @@ ANALYSIS_SIDE = 384
 SALIENCY_SIDE = 128
 MAX_XMP_BYTES = 1 << 18  # a JPEG segment holds 64 KiB; extended XMP is not read
 MIN_SKIN_SHARE = 0.001  # of the small copy's pixels: below it, no face is looked for
-SKIN_CLEAR = 0.5  # how skin-toned (0..1) a pixel must be to mark where faces may be
+SKIN_CLEAR = 0.8  # how skin-toned (0..1) a pixel must be to mark where faces may be
 
 _MWG_RS = "{http://www.metadataworkinggroup.com/schemas/regions/}"
 _ST_AREA = "{http://ns.adobe.com/xmp/sType/Area#}"
