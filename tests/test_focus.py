@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +392,18 @@ def test_the_masters_focus_metadata_places_the_crop(s3_credentials: Any, tmp_pat
         client.get_object(Bucket=store, Key=".phizer/originals/a.jpg.json")["Body"].read()
     )
     assert record["focus"] == {"x1": 0.9, "y1": 0.33, "x2": 0.9, "y2": 0.33, "source": "metadata"}
+
+    # The application moves the point (a copy onto itself with new metadata: the same
+    # bytes, so the same ETag), and the next forced warm on this host, whose originals
+    # cache holds the photo, follows it.
+    time.sleep(1.1)  # a new second for the object's time
+    client.copy_object(
+        Bucket=master,
+        Key="a.jpg",
+        CopySource={"Bucket": master, "Key": "a.jpg"},
+        Metadata={"focus": "0.1,0.5"},
+        MetadataDirective="REPLACE",
+    )
+    assert cli(config, "warm", "--workers", "1", "--force").exit_code == 0
+    moved = client.get_object(Bucket=store, Key=".phizer/originals/a.jpg.json")["Body"].read()
+    assert json.loads(moved)["focus"]["x1"] == 0.1

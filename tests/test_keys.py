@@ -99,3 +99,10 @@ def test_size_markers() -> None:
     assert dimensions_of_size_marker(size_marker_key("30x40")) == "30x40"
     assert dimensions_of_size_marker(".phizer/sizes/notes.json") is None
     assert dimensions_of_size_marker(".phizer/clock") is None
+
+
+def test_a_crop_marker_of_a_nested_original_is_not_its_parents() -> None:
+    nested = crop_marker_key(RenderURL(9, 9, "d/a.jpg/x.jpg", CropBox(0, 0, 1, 1)))
+    assert nested.startswith(crop_marker_prefix("d/a.jpg"))
+    assert render_key_of_crop_marker(nested, EXT, "d/a.jpg") is None
+    assert render_key_of_crop_marker(nested, EXT, "d/a.jpg/x.jpg") == "9x9/0x0/1x1/d/a.jpg/x.jpg"

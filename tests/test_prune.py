@@ -66,6 +66,20 @@ def test_prune_deletes_exactly_the_renders_of_deleted_originals(site: Path) -> N
     assert summary(again)["pruned"] == 0
 
 
+@pytest.mark.parametrize("limit", ["35%", "50%", "13"])
+def test_within_max_prune_every_orphan_goes(site: Path, limit: str) -> None:
+    """The limit is settled once every render is counted: orphans listed before the
+    total was known are all pruned, not just those that fitted a running share."""
+    before = files(site.parent / "renders")
+    doomed = set().union(*(renders_of(before, p) for p in GONE))
+
+    result = prune(site, "--max-prune", limit)
+
+    assert result.exit_code == 0, result.output
+    assert set(summary(result)["pruned_keys"]) == doomed
+    assert not doomed & set(files(site.parent / "renders"))
+
+
 def test_over_max_prune_deletes_nothing_says_how_many_and_exits_1(site: Path) -> None:
     before = files(site.parent / "renders")
 

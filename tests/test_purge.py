@@ -5,14 +5,17 @@ never answers from a copy the purge should have retired."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from support.config import write_config
 from support.lifecycle import cli, files, renders_of, store_crop, summary, warmed
 from support.serve import decoded, dir_config, image_bytes, serve
 from support.waiting import wait_until
+from support.warm import warm_config
 
 import phizer
 from phizer.base.models import CropBox
@@ -89,11 +92,15 @@ def test_paths_from_a_file_and_the_exit_statuses(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert summary(bad)["failures"][0]["key"] == "../x.jpg"
 
-    # A render that cannot be deleted (a folder stands where its file was) is named.
+    # A render that cannot be deleted (its file made immutable: even root cannot unlink
+    # it) is named, and its original's record stays for the rerun.
     stuck = tmp_path / "renders" / "48x48" / "a" / "img0000.png"
-    stuck.unlink()
-    (stuck / "x").mkdir(parents=True)
-    failed = cli(config, "purge", "a/img0000.png", "--json")
+    subprocess.run(["chattr", "+i", str(stuck)], check=True)
+    try:
+        failed = cli(config, "purge", "a/img0000.png", "--json")
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert (tmp_path / "renders/.phizer/originals/a/img0000.png.json").exists()
     assert failed.exit_code == 1
     report = summary(failed)
     assert [f["key"] for f in report["failures"]] == ["48x48/a/img0000.png"]
@@ -162,3 +169,23 @@ def test_serve_after_purge_renders_again_from_the_origin_and_never_from_a_retire
             "/220x220/0x0/200x200/up/new.jpg",
         ):
             assert server.get(url).status_code == 404, url
+
+
+def test_an_original_nested_under_another_keeps_its_crops(tmp_path: Path) -> None:
+    """`d/album.jpg` and `d/album.jpg/x.jpg` are both valid originals (on S3 both can
+    exist): the first one's crop-marker prefix holds the second one's markers too, and
+    purging the first never touches the second's renders."""
+    originals = tmp_path / "originals"
+    (originals / "d/album.jpg").mkdir(parents=True)
+    Image.new("RGB", (160, 120), (200, 10, 10)).save(originals / "d/album.jpg/x.jpg")
+    config = warm_config(tmp_path)
+    assert cli(config, "warm", "--workers", "1").exit_code == 0
+    nested = store_crop(config, "d/album.jpg/x.jpg")
+    before = files(tmp_path / "renders")
+
+    result = cli(config, "purge", "d/album.jpg", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert summary(result)["keys"] == []
+    assert files(tmp_path / "renders") == before
+    assert nested in before

@@ -17,10 +17,11 @@ one. A marker maps back to exactly one render key, and the two carry the same pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from phizer.base.errors import PhizerError
-from phizer.base.urls import RenderURL, parse_url
+from phizer.base.formats import VARIANT_FORMATS
+from phizer.base.urls import RenderURL, own_variant, parse_url, render_key
 
 BOOKKEEPING_PREFIX = ".phizer/"
 SIZE_MARKER_PREFIX = ".phizer/sizes/"
@@ -61,6 +62,19 @@ def parse_render_key(key: str, extensions: Sequence[str]) -> RenderURL | None:
     return url if url.key == key else None
 
 
+def plain_render_keys(
+    path: str, sizes: Iterable[tuple[int, int]]
+) -> list[tuple[tuple[int, int], str]]:
+    """Every key a plain (uncropped) render of `path` can have at `sizes` (width, height):
+    its own format (none for a HEIC, whose renders are all variants) and each variant, in
+    that order, without repeats; each with its size."""
+    out: dict[str, tuple[int, int]] = {}
+    for width, height in sizes:
+        for variant in dict.fromkeys((own_variant(path), *VARIANT_FORMATS)):
+            out.setdefault(render_key(width, height, path, variant=variant), (width, height))
+    return [(size, key) for key, size in out.items()]
+
+
 def crop_marker_prefix(path: str) -> str:
     """Where the crop markers of the original at `path` are: list it to find them all."""
     return f"{CROP_MARKER_PREFIX}{path}/"
@@ -76,17 +90,23 @@ def crop_marker_key(url: RenderURL) -> str:
     return f"{crop_marker_prefix(url.path)}{url.width}x{url.height}/{box}{variant}"
 
 
-def render_key_of_crop_marker(marker: str, extensions: Sequence[str]) -> str | None:
-    """The render key a crop marker stands for, or None when `marker` is not one."""
+def render_key_of_crop_marker(
+    marker: str, extensions: Sequence[str], path: str | None = None
+) -> str | None:
+    """The render key a crop marker stands for, or None when `marker` is not one (or, with
+    `path`, not one of that original's: `.phizer/crops/a.jpg/` also holds the markers of an
+    original nested under it, `a.jpg/b.jpg`)."""
     if not marker.startswith(CROP_MARKER_PREFIX):
         return None
     parts = marker[len(CROP_MARKER_PREFIX) :].split("/")
     if len(parts) < 4:
         return None
-    path, size, first, last = "/".join(parts[:-3]), parts[-3], parts[-2], parts[-1]
+    named, size, first, last = "/".join(parts[:-3]), parts[-3], parts[-2], parts[-1]
     corner, dot, variant = last.partition(".")
-    key = f"{size}/{first}/{corner}/{path}" + (f".{variant}" if dot else "")
+    key = f"{size}/{first}/{corner}/{named}" + (f".{variant}" if dot else "")
     url = parse_render_key(key, extensions)
     if url is None or url.crop is None or crop_marker_key(url) != marker:
+        return None
+    if path is not None and url.path != path:
         return None
     return key

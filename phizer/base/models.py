@@ -115,7 +115,7 @@ class Picture:
     """What a render job learns of the original itself: its size as displayed (after the
     EXIF orientation), a ThumbHash placeholder of the whole picture (base64), and its
     focal point (None: none found, or no source configured); `focus_computed` is False
-    when the focal point was given (a record, the store's metadata) rather than found."""
+    when the focal point was given (the record, the master's metadata) rather than found."""
 
     width: int
     height: int

@@ -5,9 +5,11 @@ manifest and `GET /info` need no original and no render opened.
 Every render's dimensions follow from the record's width and height and the size's settings
 (`phizer.engine.geometry.plan`), so the record lists none of them. `original` holds the
 validators of the bytes it describes, so a listing tells whether it is still current;
-`settings` fingerprints the sizes it was made under. `focus` is the photo's focal point as
-`focus_sources` found it (None: none found), `focus_made` when it was looked for: a later
-job with the same sources and the same version of the original reuses it.
+`settings` fingerprints the sizes it was made under (for whoever reads the record: a page
+can tell records of two configurations apart; phizer itself does not need it). `focus` is
+the photo's focal point as `focus_sources` found it (None: none found), `focus_made` when it
+was looked for: a later job with the same sources and the same version of the original
+reuses it.
 """
 
 from __future__ import annotations

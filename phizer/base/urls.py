@@ -129,13 +129,7 @@ def parse_url(
     _check_text(url_path, MAX_URL_BYTES, "URL")
     if not url_path.startswith("/"):
         raise NotFound(f"not a render URL: {_show(url_path)}")
-    rest, signed = url_path[1:], False
-    if key and sign != "none":
-        first, _, unsigned = rest.partition("/")
-        if _SIGNATURE.fullmatch(first):
-            if not hmac.compare_digest(first, signature(unsigned, key)):
-                raise BadSignature("bad signature")
-            rest, signed = unsigned, True
+    rest, signed = _unsigned(url_path[1:], key, sign)
     url = _parse_unsigned(rest)
     if key and not signed and (sign == "all" or (sign == "crop" and url.crop is not None)):
         raise BadSignature("this URL needs a signature")
@@ -175,13 +169,9 @@ def parse_info_url(
     if sign not in SIGN_MODES:
         raise ConfigError(f"[security].sign has value {sign!r}; must be one of {SIGN_MODES}")
     _check_text(url_path, MAX_URL_BYTES, "URL")
-    rest, signed = url_path[1:], False
-    if key and sign != "none":
-        first, _, unsigned = rest.partition("/")
-        if _SIGNATURE.fullmatch(first):
-            if not hmac.compare_digest(first, signature(unsigned, key)):
-                raise BadSignature("bad signature")
-            rest, signed = unsigned, True
+    if not url_path.startswith("/"):
+        raise NotFound(f"not an info URL: {_show(url_path)}")
+    rest, signed = _unsigned(url_path[1:], key, sign)
     head, _, path = rest.partition("/")
     if head != INFO_SEGMENT:
         raise NotFound(f"not an info URL: {_show(url_path)}")
@@ -231,6 +221,12 @@ def content_type_of_key(key: str) -> str | None:
     return CONTENT_TYPE_BY_FORMAT.get(fmt) if fmt else None
 
 
+def own_variant(path: str) -> str | None:
+    """The variant a render of `path` takes when it asks for none: None (the original's own
+    format), or `jpg` for an original in a format renders are not written in (a HEIC)."""
+    return None if writes(extension_of(path)) else DEFAULT_VARIANT
+
+
 def extension_of(path: str) -> str:
     """The last segment's extension, lower case, without its dot ("" when it has none)."""
     _, dot, ext = path.rpartition("/")[2].rpartition(".")
@@ -262,6 +258,19 @@ def sign_url(url_path: str, key: str) -> str:
 
 
 # --- parsing ---------------------------------------------------------------------------
+
+
+def _unsigned(rest: str, key: str, sign: str) -> tuple[str, bool]:
+    """`rest` (a path without its leading slash) without its signature segment, checked,
+    and whether it had one. A signature-shaped first segment is one only when signatures
+    are checked: unverified, it would give every URL a second form."""
+    if key and sign != "none":
+        first, _, unsigned = rest.partition("/")
+        if _SIGNATURE.fullmatch(first):
+            if not hmac.compare_digest(first, signature(unsigned, key)):
+                raise BadSignature("bad signature")
+            return unsigned, True
+    return rest, False
 
 
 def _parse_unsigned(rest: str) -> RenderURL:

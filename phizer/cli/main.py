@@ -408,8 +408,11 @@ def manifest(
     items = entries(
         config, store, source, originals, sizes, ListedRenders(store, sizes, prefix), run
     )
-    with manifest_file(out) as fh:
-        count = write_entries(items, fh, lines=form == "jsonl")
+    try:
+        with manifest_file(out) as fh:
+            count = write_entries(items, fh, lines=form == "jsonl")
+    except OSError as exc:
+        fail(f"cannot write the manifest to {out}: {exc.strerror or exc}")
     for path, message in run.failures:
         click.echo(f"phizer: error: {path}: {message}", err=True)
     click.echo(
@@ -448,10 +451,15 @@ def purge(
     if not paths and from_file is None:
         raise ConfigError("name at least one original PATH, or --from-file")
     listed = read_paths(from_file) if from_file is not None else iter(())
-    report = PurgeReport(dry_run=dry_run)
+    report = PurgeReport(dry_run=dry_run)  # keys held only for --json; else printed as they go
+    originals = deleted = failed = 0
     for purged in iter_purge(state.config, itertools.chain(paths, listed), dry_run=dry_run):
-        report.add(purged)
-        if not as_json:
+        originals += 1
+        deleted += len(purged.keys)
+        failed += len(purged.failures)
+        if as_json:
+            report.add(purged)
+        else:
             click.echo("".join(f"{key}\n" for key in purged.keys), nl=False)
         for failure in purged.failures:
             click.echo(f"phizer: error: {failure.message}", err=True)
@@ -459,12 +467,8 @@ def purge(
         click.echo(json.dumps(report.as_json()))
     else:
         verb = "would delete" if dry_run else "deleted"
-        click.echo(
-            f"{report.originals} originals: {verb} {len(report.keys)} renders, "
-            f"{report.failed} failed",
-            err=True,
-        )
-    sys.exit(0 if report.ok else 1)
+        click.echo(f"{originals} originals: {verb} {deleted} renders, {failed} failed", err=True)
+    sys.exit(1 if failed else 0)
 
 
 @main.command()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from phizer.base.errors import TooLarge
-from phizer.base.models import CropBox, KnownFocus, Picture, Rendered, SizeSpec
+from phizer.base.models import CropBox, Original, Picture, Rendered, SizeSpec
 from phizer.config import Config
-from phizer.engine.focus import parse_hint
 from phizer.engine.render import iter_described
+from phizer.pool.pipeline import known_focus
 from phizer.pool.targets import make_targets
 from phizer.sources.build import build_source
 
@@ -34,21 +34,20 @@ def render_path(
     file is read directly (handy for checking one file); anything else is fetched through
     the configured sources, the master's `focus` metadata included."""
     local = Path(path)
-    hint = None
     if local.is_file():
-        data = read_local(local, config.limits.max_original_bytes)
-        name = local.name
+        original = Original(local.name, read_local(local, config.limits.max_original_bytes))
     else:
         original = build_source(config).fetch(path)
-        data, name, hint = original.data, path, original.focus_hint
-    (target,) = make_targets(config, name, [size], variants=(variant,), crop=crop)
+    (target,) = make_targets(config, original.path, [size], variants=(variant,), crop=crop)
     sources = config.focus.sources
-    known = None
-    if hint and "metadata" in sources and (hinted := parse_hint(hint)) is not None:
-        known = KnownFocus(hinted)
     items = list(
         iter_described(
-            data, [target], config.output, config.limits, focus_sources=sources, known_focus=known
+            original.data,
+            [target],
+            config.output,
+            config.limits,
+            focus_sources=sources,
+            known_focus=known_focus(original, sources, None),
         )
     )
     rendered = next(i for i in items if isinstance(i, Rendered))

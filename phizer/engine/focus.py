@@ -18,9 +18,10 @@ never on a decode of its own. Pure: the caller passes the images in.
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,8 @@ from phizer.base.models import Focus
 logger = logging.getLogger(__name__)
 
 # The analysis copy's longer side: a face a twentieth of the photo across is 19 px there,
-# about the least the cascade finds (it costs as the square of this side: 384 px is ~50 ms
-# of CPU on a detailed photo, docs/focus.md); saliency works on a third of it.
+# about the least the cascade finds (its cost grows as the square of this side:
+# BENCHMARKS.md); saliency works on a third of it.
 ANALYSIS_SIDE = 384
 SALIENCY_SIDE = 128
 MAX_XMP_BYTES = 1 << 18  # a JPEG segment holds 64 KiB; extended XMP is not read
@@ -63,9 +64,16 @@ def parse_hint(text: str) -> Focus | None:
 
 def from_file(im: Image.Image, orientation: int) -> Focus | None:
     """The XMP regions, else the EXIF SubjectArea, of an opened (not decoded) image, as a
-    box of the displayed picture (`orientation` turns what is given in stored pixels)."""
+    box of the displayed picture (`orientation` turns what is given in stored pixels). What
+    the file says is the uploader's to write: anything that does not make sense (broken
+    XML, an unknown encoding, numbers that are not finite) is ignored with a warning, never
+    a reason for the render to fail."""
     stored = im.size
-    return _xmp_regions(im, stored, orientation) or _subject_area(im, stored, orientation)
+    try:
+        return _xmp_regions(im, stored, orientation) or _subject_area(im, stored, orientation)
+    except (ValueError, LookupError, OverflowError, TypeError) as exc:
+        logger.warning("focus metadata in the file is unreadable (%s); ignored", exc)
+        return None
 
 
 def faces(image: Image.Image) -> Focus | None:
@@ -208,11 +216,14 @@ def _turn_point(u: float, v: float, orientation: int) -> tuple[float, float]:
 
 def _xmp_regions(im: Image.Image, stored: tuple[int, int], orientation: int) -> Focus | None:
     raw = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
-    if not raw or len(raw) > MAX_XMP_BYTES:
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    if not data or not isinstance(data, bytes) or len(data) > MAX_XMP_BYTES:
         return None
     try:
-        root = ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
-    except ET.ParseError:
+        # expat refuses entity-expansion bombs (since 2.4.1, which every supported Python
+        # bundles); the size cap bounds the rest.
+        root = ET.fromstring(data)
+    except (ET.ParseError, LookupError, ValueError):
         return None
     boxes = []
     for area in root.iter(f"{_MWG_RS}Area"):
@@ -256,9 +267,10 @@ def _field(element: ET.Element, namespace: str, name: str) -> float | None:
         child = element.find(namespace + name)
         text = child.text if child is not None else None
     try:
-        return float(text) if text is not None else None
+        value = float(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _subject_area(im: Image.Image, stored: tuple[int, int], orientation: int) -> Focus | None:
@@ -268,6 +280,8 @@ def _subject_area(im: Image.Image, stored: tuple[int, int], orientation: int) ->
         values: Any = im.getexif().get_ifd(_EXIF_IFD).get(_SUBJECT_AREA)
         numbers = [float(v) for v in values] if values is not None else []
     except (TypeError, ValueError, SyntaxError, OSError):
+        return None
+    if not all(math.isfinite(n) for n in numbers):
         return None
     width, height = stored
     if len(numbers) == 2:
@@ -306,9 +320,20 @@ def _blur(values: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-@cache
+_loaded = threading.local()
+
+
 def _cascade() -> Any:
-    """OpenCV's frontal-face cascade, loaded once a process (imported only when asked)."""
+    """OpenCV's frontal-face cascade, loaded once a thread (OpenCV does not promise one may
+    be used by two threads at once: serve with `workers = 0` renders in request threads),
+    and imported only when asked."""
+    cascade = getattr(_loaded, "cascade", None)
+    if cascade is None:
+        cascade = _loaded.cascade = _load_cascade()
+    return cascade
+
+
+def _load_cascade() -> Any:
     import cv2  # the phizer[faces] extra; the config refuses "faces" without it
     from cv2 import data  # the cascades ship in the wheel
 

@@ -225,7 +225,8 @@ class _Focuser:
         self.computed = False
         self._focus = known.focus if known is not None else None
         # What the file says is read now, from the header: the decode may drop it.
-        self._file = focus.from_file(im, orientation) if "metadata" in self.sources else None
+        reads_file = self.searching and "metadata" in self.sources
+        self._file = focus.from_file(im, orientation) if reads_file else None
         self._ladder, self._width, self._height = ladder, width, height
 
     def get(self) -> Focus | None:
@@ -240,14 +241,18 @@ class _Focuser:
 
 
 def _analysis_size(width: int, height: int) -> tuple[int, int]:
-    scale = min(focus.ANALYSIS_SIDE / width, focus.ANALYSIS_SIDE / height, 1.0)
+    """The focal point's analysis copy: the photo's shape, ANALYSIS_SIDE px across at most."""
+    return _within(width, height, focus.ANALYSIS_SIDE)
+
+
+def _within(width: int, height: int, side: int) -> tuple[int, int]:
+    scale = min(side / width, side / height, 1.0)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _preview_size(width: int, height: int) -> tuple[int, int]:
     """The placeholder's input: the photo's shape, MAX_SIDE px on its longer side at most."""
-    scale = min(MAX_SIDE / width, MAX_SIDE / height, 1.0)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return _within(width, height, MAX_SIDE)
 
 
 def _finer(decoded: _Rung, rest: Sequence[Plan]) -> bool:

@@ -15,8 +15,10 @@ Guards, because this deletes:
 Renders go before the crop markers that name them, and the pruned originals' records go
 last, so an interrupted prune (SIGKILL included) leaves every render whole or gone, and the
 next `warm --prune` finds the rest.
-The listing's paths are kept as a sorted array of 64-bit digests (8 bytes an original), and
-at most `max_prune` + 1 candidate keys are held, however many renders the store lists.
+The listing's paths are kept as a sorted array of 64-bit digests (8 bytes an original). The
+store is listed twice: once to count the renders and the candidates, which settles the
+limit, and once to collect the candidates, at most the limit of them, however many renders
+the store lists.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
 
 from phizer.base.errors import OriginalNotFound, PhizerError
 from phizer.base.keyindex import digest
@@ -98,7 +103,9 @@ class ListedPaths:
         if not isinstance(path, str):
             return False
         if not self._sorted:
-            self._digests = array("q", sorted(self._digests))
+            # numpy sorts the array's own buffer: no Python int per original.
+            ordered = np.sort(np.frombuffer(self._digests, dtype=np.int64))
+            self._digests = array("q", ordered.tobytes())
             self._sorted = True
         wanted = digest(path)
         i = bisect_left(self._digests, wanted)
@@ -138,13 +145,9 @@ def prune(
     """Prune the orphaned renders under `prefix` (see the module docstring); `listed` is
     every original the run's listing gave under `prefix` in this shard."""
     result = PruneResult()
-    allowed = limit.of(0)  # a count needs no total; a share is settled once it is known
-    orphans: list[Orphan] = []
-    candidates = 0
-    for orphan in _scan(config, store, listed, prefix, shard, result):
-        candidates += 1
-        if len(orphans) <= max(allowed, limit.of(result.total)):
-            orphans.append(orphan)
+    # Counted first, collected after: a share of the renders is known only once they are
+    # all listed, and the orphans held must stay within it.
+    candidates = sum(1 for _ in _scan(config, store, listed, prefix, shard, result))
     allowed = limit.of(result.total)
     if candidates and not len(listed):
         result.refused = (
@@ -159,6 +162,11 @@ def prune(
             f"check the master, then rerun with --max-prune {candidates} to prune them"
         )
         return result
+    if not candidates:
+        return result
+    # Listed again (new uploads may have come and gone since: at most `allowed` are held,
+    # and each is confirmed with the chain before it goes).
+    orphans = list(islice(_scan(config, store, listed, prefix, shard, PruneResult()), allowed))
     gone = _confirmed_gone(source, orphans, result)
     if dry_run:
         result.keys = [o.key for o in gone]

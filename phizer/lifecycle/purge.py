@@ -106,7 +106,7 @@ def iter_purge(config: Config, paths: Iterable[str], *, dry_run: bool = False) -
         failures = store.delete(found.keys)
         failed = {f.key for f in failures}
         gone = tuple(key for key in found.keys if key not in failed)
-        failures += store.delete(found.markers_of(failed))
+        failures += store.delete(found.markers_of(set(gone)))
         if not failed:  # the record goes last: a rerun must still find what is left
             failures += store.delete([record_key(path)])
         try:

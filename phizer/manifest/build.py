@@ -26,7 +26,6 @@ from phizer.base.models import OriginalInfo, SizeSpec
 from phizer.base.records import Record
 from phizer.base.urls import check_original_path
 from phizer.config import Config
-from phizer.engine.render import describe
 from phizer.manifest.entries import Entry, candidate_keys, entry
 from phizer.pool.jobs import in_shard
 from phizer.pool.records import read_record
@@ -91,6 +90,9 @@ def make_record(
     config: Config, store: RenderStore, source: Originals, path: str, known: OriginalInfo | None
 ) -> Record:
     """Fetch and describe the original, and store its record; PhizerError when it cannot."""
+    # Imported here: Pillow and the engine are a render worker's, not serve's front end's.
+    from phizer.engine.render import describe
+
     original = source.fetch(path, known)
     picture = describe(original.data, config.limits)
     record = Record(

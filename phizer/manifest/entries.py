@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from phizer.base.formats import DEFAULT_VARIANT, VARIANT_FORMATS, writes
+from phizer.base.keys import plain_render_keys
 from phizer.base.models import SizeSpec
 from phizer.base.records import Record
-from phizer.base.urls import extension_of, format_of_key, render_key
+from phizer.base.urls import format_of_key
 from phizer.engine.geometry import plan
 
 Entry = dict[str, Any]
@@ -30,12 +30,8 @@ Entry = dict[str, Any]
 def candidate_keys(path: str, sizes: Sequence[SizeSpec]) -> list[tuple[SizeSpec, str]]:
     """Every render key `path` may have at `sizes`: its own format (a HEIC has none) and
     each variant, without repeats."""
-    own: tuple[str | None, ...] = (None,) if writes(extension_of(path)) else (DEFAULT_VARIANT,)
-    out: dict[str, SizeSpec] = {}
-    for spec in sizes:
-        for variant in (*own, *VARIANT_FORMATS):
-            out.setdefault(render_key(spec.width, spec.height, path, variant=variant), spec)
-    return [(spec, key) for key, spec in out.items()]
+    by_dims = {(s.width, s.height): s for s in sizes}
+    return [(by_dims[dims], key) for dims, key in plain_render_keys(path, by_dims)]
 
 
 def entry(record: Record, sizes: Sequence[SizeSpec], stored: Callable[[str], int | None]) -> Entry:

@@ -87,8 +87,8 @@ class Pipeline:
         config = self.config
         markers = {t.key: marker for t in targets if (marker := _crop_marker(t))}
         sources = config.focus.sources
-        previous = read_record(self.store, path) if sources else None
-        known = _known_focus(original, sources, previous if reuse_focus else None)
+        previous = self._record_of(path) if sources else None
+        known = known_focus(original, sources, previous if reuse_focus else None)
         items = iter_described(
             original.data,
             targets,
@@ -157,6 +157,14 @@ class Pipeline:
             except StoreError:
                 pass  # the store logged it where it translated the error
 
+    def _record_of(self, path: str) -> Record | None:
+        """The original's record, for a focal point to reuse; None when the store cannot
+        say (the job then looks for the point itself: a store failure never fails it)."""
+        try:
+            return read_record(self.store, path)
+        except StoreError:
+            return None
+
     def _not_stored(self, target: RenderTarget) -> bool:
         try:
             return self.store.stat(target.key) is None
@@ -191,7 +199,7 @@ def _crop_marker(target: RenderTarget) -> str | None:
     return None if url is None else crop_marker_key(url)
 
 
-def _known_focus(
+def known_focus(
     original: Original, sources: tuple[str, ...], record: Record | None
 ) -> KnownFocus | None:
     """A focal point settled already: the master's `focus` metadata (with "metadata" among

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from phizer.base.formats import DEFAULT_VARIANT, writes
 from phizer.base.models import CropBox, RenderTarget, SizeSpec
-from phizer.base.urls import extension_of, format_of_key, render_key
+from phizer.base.urls import format_of_key, own_variant, render_key
 from phizer.config import Config
 
 
@@ -27,7 +26,7 @@ def make_targets(
     (None = the format `path`'s extension names, or JPEG for an original in a format renders
     are not written in, a HEIC; "webp" = the `.webp` variant). Each render is in the format
     its key's extension names (see `format_of_key`)."""
-    own = None if writes(extension_of(path)) else DEFAULT_VARIANT
+    own = own_variant(path)
     out: list[RenderTarget] = []
     seen: set[str] = set()
     for variant in variants:

@@ -29,12 +29,11 @@ from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHand
 from werkzeug.wrappers import Request, Response
 
 from phizer.base import errors
-from phizer.base.formats import DEFAULT_VARIANT, writes
 from phizer.base.urls import (
     RenderURL,
     content_type_of_key,
-    extension_of,
     is_info_url,
+    own_variant,
     parse_info_url,
     parse_url,
 )
@@ -158,8 +157,7 @@ class App:
         record = read_record(self.store, path)
         if record is None:
             size = config.sizes[0]
-            own = None if writes(extension_of(path)) else DEFAULT_VARIANT
-            url = RenderURL(size.width, size.height, path, variant=own)
+            url = RenderURL(size.width, size.height, path, variant=own_variant(path))
             self.misses.fill(url, size, self.misses.ticket(path), whole=True)
             record = read_record(self.store, path)
             if record is None:

@@ -43,6 +43,7 @@ from phizer.base.paths import TEMP_SUFFIX, write_atomically
 logger = logging.getLogger(__name__)
 
 ENTRY_SUFFIX = ".orig"
+TOMBSTONE_SUFFIX = ".purged"  # an empty file: `phizer purge` dropped this original
 MAGIC = b"PHZO1\n"
 STALE_TEMP_NS = 3600 * 10**9  # no write of one original takes an hour
 LEDGER = ".lock"
@@ -123,19 +124,18 @@ class DiskCache:
             pass  # evicted meanwhile: the bytes we read are still good
         return entry
 
-    def lost(self, path: str) -> bool:
-        """Whether the cache is in use and holds no entry for `path` (purged or evicted):
-        one stat. A cache folder that is not there or not a folder holds nothing to lose."""
-        try:
-            self._file(path).stat()
-        except OSError:
-            return self.root.is_dir()
-        return False
+    def purged(self, path: str) -> bool:
+        """Whether `phizer purge` dropped `path` (its tombstone is there): one stat."""
+        return self._file(path).with_suffix(TOMBSTONE_SUFFIX).exists()
 
     def drop(self, path: str) -> None:
-        """Remove `path`'s entry, keeping the ledger's total; StoreError when it stays."""
+        """Remove `path`'s entry, keeping the ledger's total, and leave a tombstone that
+        tells every process on the host its own copy is gone too; StoreError when either
+        cannot be done. A later `put` of the path removes the tombstone."""
         file = self._file(path)
         try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.with_suffix(TOMBSTONE_SUFFIX).touch()
             with self._ledger() as ledger:
                 try:
                     size = file.stat().st_size
@@ -144,8 +144,6 @@ class DiskCache:
                 total = self._read_total(ledger)
                 file.unlink()
                 _write_total(ledger, max(total - size, 0))
-        except FileNotFoundError:
-            return  # no cache folder yet: nothing cached
         except OSError as exc:
             raise StoreError(f"originals cache: cannot remove {path}: {exc}") from None
 
@@ -161,6 +159,7 @@ class DiskCache:
 
         try:
             write_atomically(self._file(path), data, publish=publish)
+            self._file(path).with_suffix(TOMBSTONE_SUFFIX).unlink(missing_ok=True)
         except OSError as exc:
             logger.warning("originals cache: cannot store %s: %s", path, exc)
 

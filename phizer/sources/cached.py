@@ -10,10 +10,10 @@ Revalidation policy (lookups try the process's memory LRU, then the shared disk 
   is served (stale beats an error for bytes the master gave us); if the master says the
   original is gone, the chain is asked again (slaves included). A copy that came from a
   slave is trusted (slaves hold transient uploads of the same bytes the master will
-  receive) for as long as the host's disk cache holds it: `phizer purge` drops it there,
-  which every serve process on the host sees at its next miss (one stat of a local file).
-  With the disk cache off (`[cache] max_bytes = 0`) or unusable (its folder gone or not a
-  folder) a slave's copy lives in a process's memory until evicted.
+  receive) until evicted, or until `phizer purge` drops it: purge leaves a tombstone in the
+  host's disk cache, which every serve process on the host sees at its next miss (one stat
+  of a local file). With the disk cache off (`[cache] max_bytes = 0`) a slave's copy lives
+  in a process's memory until evicted.
 - Validators match when both sides carry an ETag and the ETags are equal; without ETags,
   when size and last-modified time are both equal.
 
@@ -35,8 +35,14 @@ logger = logging.getLogger(__name__)
 
 
 def same_version(cached: Original, info: OriginalInfo) -> bool:
-    """Whether `info` (a listing or a stat) describes the bytes in `cached`."""
+    """Whether `info` (a listing or a stat) describes the copy in `cached`: the same ETag
+    and, where both know it, the same time to the second (an S3 copy of an object onto
+    itself with new metadata, the application's `focus`, keeps the ETag and changes the
+    time; listings give milliseconds, a GET whole seconds)."""
     if cached.etag and info.etag:
+        if cached.last_modified is not None and info.last_modified is not None:
+            if abs(cached.last_modified - info.last_modified) >= 1.0:
+                return False
         return cached.etag == info.etag
     return (
         info.size == len(cached.data)
@@ -81,7 +87,7 @@ class CachedOriginals:
         if known is not None:
             return same_version(entry.original, known)
         if not entry.from_master:
-            return self.disk is None or not self.disk.lost(path)
+            return self.disk is None or not self.disk.purged(path)
         try:
             return same_version(entry.original, self.chain.stat(path))
         except OriginalNotFound:

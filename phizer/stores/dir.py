@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -67,6 +68,8 @@ class DirStore:
             return None
         except OSError as exc:
             raise _store_error("stat", key, exc) from None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a folder (renders of an original nested under this key's name)
         return self._info(key, st)
 
     def put(

@@ -249,6 +249,9 @@ class Warm:
         except (OSError, PhizerError) as exc:
             message = exc.message if isinstance(exc, PhizerError) else str(exc)
             self.tally.fail(out, f"cannot write the manifest: {message}", fatal=True)
+            return
+        for path, message in run.failures:  # no entry: the run's failures say why
+            self.tally.fail(path, f"not in the manifest: {message}")
 
     def _dry_run(self, freshness: Freshness) -> None:
         for _path, _known, stale in self._plan(freshness):

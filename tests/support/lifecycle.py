@@ -50,12 +50,16 @@ def store_crop(config: Path, path: str, crop: CropBox = CROP, variant: str | Non
 
 
 def files(root: Path) -> dict[str, bytes]:
-    """Every file under `root` (bookkeeping included) with its bytes."""
-    return {
-        f.relative_to(root).as_posix(): f.read_bytes()
-        for f in sorted(root.rglob("*"))
-        if f.is_file()
-    }
+    """Every file under `root` (bookkeeping included) with its bytes; a file deleted while
+    it is read (a prune at work) is left out."""
+    out = {}
+    for file in sorted(root.rglob("*")):
+        try:
+            if file.is_file():
+                out[file.relative_to(root).as_posix()] = file.read_bytes()
+        except FileNotFoundError:
+            continue
+    return out
 
 
 def renders_of(tree: dict[str, bytes], path: str) -> set[str]:
