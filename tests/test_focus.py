@@ -5,6 +5,7 @@ out unchanged, the point reused from the record, and shown by `render --focus`."
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import json
@@ -14,15 +15,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+import thumbhash as reference
 from click.testing import CliRunner
 from PIL import Image
+from support.config import s3_config
 from support.focus import BACKGROUND, composed, hopper, jpeg, kept, mwg_xmp
 from support.lifecycle import cli
 from support.warm import warm_config
 
 from phizer.base.models import CropBox, Focus, SizeSpec
 from phizer.cli.main import main
-from phizer.config import LimitsConfig, OutputConfig
+from phizer.config import LimitsConfig
 from phizer.engine import focus as finder
 from phizer.engine.geometry import plan
 from phizer.engine.render import describe
@@ -347,11 +350,15 @@ def test_render_shows_the_focal_point(tmp_path: Path) -> None:
     assert "none looked for" in result.stderr
 
 
-def test_describe_reports_no_focus_and_costs_no_focus_work() -> None:
+def test_describe_looks_for_no_focal_point_so_a_later_job_does() -> None:
+    """The manifest describes an original no job rendered: its size and placeholder, and no
+    focal point, marked as not looked for."""
     data = jpeg(Image.new("RGB", (300, 200), (10, 200, 10)))
     picture = describe(data, LimitsConfig())
     assert (picture.width, picture.height, picture.focus) == (300, 200, None)
-    assert OutputConfig()  # describe renders with the default output settings
+    assert picture.focus_computed is False
+    hashed = list(base64.b64decode(picture.placeholder))
+    assert reference.thumb_hash_to_approximate_aspect_ratio(hashed) == pytest.approx(1.5, 0.25)
 
 
 def test_a_focus_source_the_config_does_not_know_is_refused(tmp_path: Path) -> None:
@@ -377,12 +384,8 @@ def test_the_masters_focus_metadata_places_the_crop(s3_credentials: Any, tmp_pat
     photo.paste((20, 20, 20), (1000, 100, 1150, 300))
     client = s3.client()
     client.put_object(Bucket=master, Key="a.jpg", Body=jpeg(photo), Metadata={"focus": "0.9,0.33"})
-    config = tmp_path / "phizer.toml"
-    config.write_text(
-        f'[master]\ntype = "s3"\nbucket = "{master}"\nendpoint_url = "{s3.endpoint_url}"\n'
-        f'[store]\ntype = "s3"\nbucket = "{store}"\nendpoint_url = "{s3.endpoint_url}"\n'
-        f'[cache]\npath = "cache"\n[focus]\nsources = ["metadata", "saliency"]\n{SIZES}'
-    )
+    extra = f'[focus]\nsources = ["metadata", "saliency"]\n{SIZES}'
+    config = s3_config(tmp_path, s3.endpoint_url, master, store, extra)
     assert cli(config, "warm", "--workers", "1").exit_code == 0
     body = client.get_object(Bucket=store, Key="120x120/a.jpg")["Body"].read()
     with Image.open(io.BytesIO(body)) as im:

@@ -1,5 +1,5 @@
 """The pure size/crop arithmetic of every mode: which region of the original becomes which
-output size. Values are worked out by hand from the modes' definitions (README, "URLs"; docs/urls.md)."""
+output size. Values are worked out by hand from the modes' definitions (README, "URLs")."""
 
 from __future__ import annotations
 

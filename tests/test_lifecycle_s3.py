@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.config import s3_config
 from support.lifecycle import cli, store_crop, summary
 from support.waiting import wait_until
 from support.warm import SIZES_TOML, make_originals
@@ -36,13 +37,8 @@ def site(s3_credentials: Any, tmp_path: Path) -> dict[str, Any]:
     made = make_originals(tmp_path / "made", 12)
     for path in made:
         client.put_object(Bucket=master, Key=path, Body=(tmp_path / "made" / path).read_bytes())
-    config = tmp_path / "phizer.toml"
-    config.write_text(
-        f'[master]\ntype = "s3"\nbucket = "{master}"\nendpoint_url = "{s3.endpoint_url}"\n\n'
-        f'[store]\ntype = "s3"\nbucket = "{store}"\nprefix = "r/"\n'
-        f'endpoint_url = "{s3.endpoint_url}"\n\n[cache]\npath = "cache"\n'
-        f'[output]\nformats = ["webp"]\n{SIZES_TOML}'
-    )
+    extra = f'[output]\nformats = ["webp"]\n{SIZES_TOML}'
+    config = s3_config(tmp_path, s3.endpoint_url, master, store, extra, store_prefix="r/")
     assert cli(config, "warm", "--workers", "1").exit_code == 0
     store_crop(config, "d/img0002.jpg")
     store_crop(config, "a/img0000.png")

@@ -216,8 +216,8 @@ def test_info_honours_signing(site: Path) -> None:
     assert signed.stdout.strip() == f"/{good}/info/a/upright.jpg"
 
 
-def test_placeholder_comes_from_the_job_not_a_new_decode(tmp_path: Path) -> None:
-    """A photo whose only sizes crop it still gets a placeholder of the whole picture."""
+def test_a_photo_whose_sizes_all_crop_gets_a_placeholder_of_the_whole(tmp_path: Path) -> None:
+    """Every size here is a square crop; the placeholder still has the photo's shape."""
     make(tmp_path / "originals")
     sizes = '[sizes.sq]\nwidth = 40\nheight = 40\nmode = "fill"\n'
     config = warm_config(tmp_path, sizes=sizes)

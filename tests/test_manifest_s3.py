@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from support.config import s3_config
 from support.lifecycle import cli
 from support.warm import SIZES_TOML, make_originals
 
@@ -27,12 +28,8 @@ def test_manifest_of_an_s3_store_gets_no_original(s3_credentials: Any, tmp_path:
     made = make_originals(tmp_path / "made", COUNT)
     for path in made:
         client.put_object(Bucket=master, Key=path, Body=(tmp_path / "made" / path).read_bytes())
-    config = tmp_path / "phizer.toml"
-    config.write_text(
-        f'[master]\ntype = "s3"\nbucket = "{master}"\nendpoint_url = "{s3.endpoint_url}"\n\n'
-        f'[store]\ntype = "s3"\nbucket = "{store}"\nendpoint_url = "{s3.endpoint_url}"\n\n'
-        f'[cache]\npath = "cache"\n[output]\nformats = ["webp"]\n{SIZES_TOML}'
-    )
+    extra = f'[output]\nformats = ["webp"]\n{SIZES_TOML}'
+    config = s3_config(tmp_path, s3.endpoint_url, master, store, extra)
     warmed = cli(config, "warm", "--workers", "1", "--manifest", str(tmp_path / "warm.json"))
     assert warmed.exit_code == 0, warmed.output
 

@@ -124,12 +124,7 @@ def parse_url(
 ) -> RenderURL:
     """Parse a decoded request path; `extensions` are the originals' allowed extensions and
     `key`/`sign` the `[security]` settings. Raises NotFound, BadRequest or BadSignature."""
-    if sign not in SIGN_MODES:
-        raise ConfigError(f"[security].sign has value {sign!r}; must be one of {SIGN_MODES}")
-    _check_text(url_path, MAX_URL_BYTES, "URL")
-    if not url_path.startswith("/"):
-        raise NotFound(f"not a render URL: {_show(url_path)}")
-    rest, signed = _unsigned(url_path[1:], key, sign)
+    rest, signed = _unsigned(url_path, key, sign, "a render URL")
     url = _parse_unsigned(rest)
     if key and not signed and (sign == "all" or (sign == "crop" and url.crop is not None)):
         raise BadSignature("this URL needs a signature")
@@ -166,12 +161,7 @@ def parse_info_url(
     checks, and a signature (over `info/{path}`) wherever `sign = "all"` asks for one;
     with `sign = "crop"` an entry needs none (it is not a crop), but a signed form is
     accepted. Raises NotFound, BadRequest or BadSignature."""
-    if sign not in SIGN_MODES:
-        raise ConfigError(f"[security].sign has value {sign!r}; must be one of {SIGN_MODES}")
-    _check_text(url_path, MAX_URL_BYTES, "URL")
-    if not url_path.startswith("/"):
-        raise NotFound(f"not an info URL: {_show(url_path)}")
-    rest, signed = _unsigned(url_path[1:], key, sign)
+    rest, signed = _unsigned(url_path, key, sign, "an info URL")
     head, _, path = rest.partition("/")
     if head != INFO_SEGMENT:
         raise NotFound(f"not an info URL: {_show(url_path)}")
@@ -260,10 +250,16 @@ def sign_url(url_path: str, key: str) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _unsigned(rest: str, key: str, sign: str) -> tuple[str, bool]:
-    """`rest` (a path without its leading slash) without its signature segment, checked,
-    and whether it had one. A signature-shaped first segment is one only when signatures
-    are checked: unverified, it would give every URL a second form."""
+def _unsigned(url_path: str, key: str, sign: str, what: str) -> tuple[str, bool]:
+    """A request path's text checked, without its leading slash and its signature segment
+    (checked), and whether it had one. A signature-shaped first segment is one only when
+    signatures are checked: unverified, it would give every URL a second form."""
+    if sign not in SIGN_MODES:
+        raise ConfigError(f"[security].sign has value {sign!r}; must be one of {SIGN_MODES}")
+    _check_text(url_path, MAX_URL_BYTES, "URL")
+    if not url_path.startswith("/"):
+        raise NotFound(f"not {what}: {_show(url_path)}")
+    rest = url_path[1:]
     if key and sign != "none":
         first, _, unsigned = rest.partition("/")
         if _SIGNATURE.fullmatch(first):

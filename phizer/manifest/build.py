@@ -21,15 +21,13 @@ from typing import Protocol
 
 from phizer.base.errors import PhizerError
 from phizer.base.keyindex import KeyIndex
-from phizer.base.keys import record_key
 from phizer.base.models import OriginalInfo, SizeSpec
 from phizer.base.records import Record
 from phizer.base.urls import check_original_path
 from phizer.config import Config
 from phizer.manifest.entries import Entry, candidate_keys, entry
 from phizer.pool.jobs import in_shard
-from phizer.pool.records import read_record
-from phizer.pool.targets import settings_fingerprint
+from phizer.pool.records import read_record, write_record
 from phizer.sources import Originals
 from phizer.stores import RenderStore
 
@@ -94,19 +92,7 @@ def make_record(
     from phizer.engine.render import describe
 
     original = source.fetch(path, known)
-    picture = describe(original.data, config.limits)
-    record = Record(
-        path,
-        picture.width,
-        picture.height,
-        picture.placeholder,
-        original.etag,
-        len(original.data),
-        original.last_modified,
-        settings_fingerprint(config),
-    )
-    store.put(record_key(path), record.to_json(), "application/json")
-    return record
+    return write_record(store, config, original, describe(original.data, config.limits))
 
 
 def entries(

@@ -6,14 +6,13 @@ owns that process's source chain (with its originals cache) and its render store
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from phizer.base.errors import StoreError
 from phizer.base.formats import INPUT_EXTENSIONS
-from phizer.base.keys import crop_marker_key, parse_render_key, record_key
+from phizer.base.keys import crop_marker_key, parse_render_key
 from phizer.base.models import (
     KnownFocus,
     Original,
@@ -29,8 +28,7 @@ from phizer.config import Config
 from phizer.engine import jpeg_eighths
 from phizer.engine.focus import parse_hint
 from phizer.engine.render import iter_described
-from phizer.pool.records import read_record
-from phizer.pool.targets import settings_fingerprint
+from phizer.pool.records import read_record, write_record
 from phizer.sources import Originals
 from phizer.sources.build import build_source
 from phizer.stores import RenderStore
@@ -38,7 +36,6 @@ from phizer.stores.build import build_store
 
 ORIGINAL_METADATA = "phizer-original"
 MARKER_TYPE = "application/octet-stream"
-RECORD_TYPE = "application/json"
 # A job's renders being written at once: the configured sizes times their format variants
 # are rarely more than this, and each write is mostly waiting on the store.
 UPLOAD_THREADS = 4
@@ -134,26 +131,8 @@ class Pipeline:
             if isinstance(item, Rendered):
                 yield item
                 continue
-            sources = self.config.focus.sources
-            if item.focus_computed or previous is None:
-                made = time.time() if sources else None
-            else:
-                made = previous.focus_made
-            record = Record(
-                original.path,
-                item.width,
-                item.height,
-                item.placeholder,
-                original.etag,
-                len(original.data),
-                original.last_modified,
-                settings_fingerprint(self.config),
-                item.focus,
-                ",".join(sources),
-                made,
-            )
             try:
-                self.store.put(record_key(original.path), record.to_json(), RECORD_TYPE)
+                write_record(self.store, self.config, original, item, previous)
             except StoreError:
                 pass  # the store logged it where it translated the error
 

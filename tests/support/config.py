@@ -40,3 +40,17 @@ def write_config(folder: Path, sections: Mapping[str, Any] | str) -> Path:
         lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def s3_config(
+    folder: Path, endpoint: str, master: str, store: str, extra: str = "", store_prefix: str = ""
+) -> Path:
+    """`folder/phizer.toml` for an S3 master bucket and an S3 store bucket at `endpoint`
+    (SeaweedFS), the originals cache in `folder/cache`, plus `extra` TOML (sizes and the
+    like)."""
+    return write_config(
+        folder,
+        f'[master]\ntype = "s3"\nbucket = "{master}"\nendpoint_url = "{endpoint}"\n\n'
+        f'[store]\ntype = "s3"\nbucket = "{store}"\nprefix = "{store_prefix}"\n'
+        f'endpoint_url = "{endpoint}"\n\n[cache]\npath = "{folder / "cache"}"\n\n{extra}',
+    )
