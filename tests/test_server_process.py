@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_a_miss_costs_the_s3_store_one_look_and_one_put(
     """A remote store's round trips are a miss's latency: the GET that misses, then the PUT.
     No job for the original finished meanwhile, so nothing can have stored the render and
     no HEAD goes before rendering (see `Misses.ticket`); the validators come back with the
-    PUT, so none follows it either. (SeaweedFS would count a HEAD as a GET.)"""
+    PUT, so none follows it either. (SeaweedFS would count a HEAD as a GET.) After the
+    answer, the job stores the original's record: one more PUT, nothing else."""
     s3 = s3_credentials
     renders = s3.new_bucket()
     sections = dir_config(tmp_path, store=s3_table(s3, renders), server={"render_ahead": False})
@@ -98,10 +100,18 @@ def test_a_miss_costs_the_s3_store_one_look_and_one_put(
         before = s3.requests_by_bucket()
         miss = server.get("/220x220/a.jpg")
         assert miss.status_code == 200
+        client = s3.client()
+
+        def recorded() -> bool:
+            listed = client.list_objects_v2(Bucket=renders, Prefix=".phizer/originals/")
+            return int(listed.get("KeyCount", 0)) == 1
+
+        wait_until(recorded)
+        time.sleep(0.3)  # SeaweedFS counts a request just after answering it
         during = s3.requests_by_bucket() - before
-        assert {kind: n for (bucket, kind), n in during.items() if bucket == renders} == {
+        assert {k: n for (bucket, k), n in during.items() if bucket == renders and k != "LIST"} == {
             "GET": 1,
-            "PUT": 1,
+            "PUT": 2,  # the render, then (after the answer) the record
         }
         assert "ETag" in miss.headers
         assert "Last-Modified" in miss.headers
